@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs every Debian package Warren builds, runs and tests with. Idempotent: a second run
+# that finds everything present does no network work. Never downloads anything but packages.
+set -euo pipefail
+[ "$(id -u)" = 0 ] || { echo "install-deps: run as root (it uses apt-get)" >&2; exit 1; }
+
+BACKPORTS=/etc/apt/sources.list.d/warren-bookworm-backports.sources
+PKGS=(build-essential cmake ninja-build ccache pkg-config git
+      libcaf-dev libboost1.81-dev librocksdb-dev libspdlog-dev nlohmann-json3-dev libssl-dev
+      libseccomp-dev
+      debootstrap busybox-static bubblewrap nftables iproute2 xfsprogs util-linux procps
+      curl openssl python3 python3-pytest python3-websockets)
+BPO_PKGS=(catch2)
+
+missing=()
+for p in "${PKGS[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
+bpo_ok=1
+dpkg-query -W -f='${Version}' catch2 2>/dev/null | grep -q '^3\.' || bpo_ok=0
+
+if [ ${#missing[@]} -eq 0 ] && [ $bpo_ok = 1 ]; then exit 0; fi
+
+if ! grep -rqs "bookworm-backports" /etc/apt/sources.list /etc/apt/sources.list.d/; then
+  cat > "$BACKPORTS" <<'SRC'
+Types: deb
+URIs: http://deb.debian.org/debian
+Suites: bookworm-backports
+Components: main
+Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
+SRC
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+[ ${#missing[@]} -eq 0 ] || apt-get install -y -qq --no-install-recommends "${missing[@]}"
+[ $bpo_ok = 1 ] || apt-get install -y -qq --no-install-recommends -t bookworm-backports "${BPO_PKGS[@]}"

@@ -1,0 +1,72 @@
+// vmm/driver.hpp — the isolation driver interface (jail, microvm). Small on purpose: actors and
+// net depend on this header, never on a driver's internals. Driver calls block (mounts, clone,
+// QEMU start) and are made from a worker thread, never from a CAF scheduler or Beast thread.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "core/error.hpp"
+
+namespace warren::vmm {
+
+// What the node asks a driver to build. Plain data: it is also what re-adoption rebuilds from.
+struct sandbox_spec {
+  std::string id;               // 16 lowercase hex; also the hostname inside
+  std::string image;            // "debian:bookworm"
+  std::string image_rootfs;     // absolute host path of the read-only image root
+  int vcpus = 1;
+  int mem_mib = 1024;
+  int disk_mib = 10240;
+  std::string network_profile = "default";
+  std::map<std::string, std::string> env;  // default env of every process in the sandbox
+};
+
+// A live sandbox as the driver knows it. `driver_state` is opaque JSON text the driver can
+// adopt from after a daemon restart; the node stores it in the sandbox record.
+struct instance {
+  std::string id;
+  std::string agent_socket;  // host path of the agent's unix socket
+  std::string driver_state;  // opaque to everyone but the driver
+};
+
+// Measured, not estimated (cgroup accounting, scratch usage).
+struct usage {
+  uint64_t cpu_ms = 0;
+  uint64_t mem_peak_bytes = 0;
+  uint64_t disk_used_bytes = 0;
+  uint64_t mem_current_bytes = 0;
+  uint64_t cpu_usage_ns = 0;  // cumulative, for idle detection (delta between samples)
+};
+
+class driver {
+ public:
+  virtual ~driver() = default;
+  virtual std::string name() const = 0;
+
+  // What this driver can do on this host, detected at start (API.md /v1/info "drivers").
+  // Must contain at least "available" (bool) and, when false, "reason" (string).
+  virtual nlohmann::json capabilities() const = 0;
+
+  // Builds and starts a sandbox; returns once its agent accepts connections.
+  virtual expected<instance> create(const sandbox_spec& spec) = 0;
+
+  // Re-attaches to a sandbox that survived a daemon restart. not_found if it is gone (the
+  // caller then calls cleanup and marks it lost).
+  virtual expected<instance> adopt(const sandbox_spec& spec, const std::string& driver_state) = 0;
+
+  virtual expected<usage> stats(const instance& inst) = 0;
+
+  // Kills every process, releases every host resource; returns the final usage figures.
+  virtual expected<usage> destroy(const instance& inst) = 0;
+
+  // Releases what a lost sandbox left behind (mounts, cgroups, netns, scratch). Idempotent.
+  virtual void cleanup(const std::string& id, const std::string& driver_state) = 0;
+};
+
+}  // namespace warren::vmm
