@@ -1,0 +1,52 @@
+// actors/node.hpp — the node actor: one per daemon, supervisor of every sandbox, shell,
+// port-forward and snapshot actor on this machine, owner of the node's writes to RocksDB.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include <caf/fwd.hpp>
+#include <caf/typed_actor.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/atom.hpp>
+
+#include "storage/meta_store.hpp"
+#include "vmm/driver.hpp"
+
+namespace warren::auth { class key_registry; }
+
+namespace warren::actors {
+
+using info_atom = caf::atom_constant<caf::atom("info")>;
+using mint_key_atom = caf::atom_constant<caf::atom("mintkey")>;
+using revoke_key_atom = caf::atom_constant<caf::atom("revokekey")>;
+using tree_atom = caf::atom_constant<caf::atom("tree")>;
+using count_atom = caf::atom_constant<caf::atom("count")>;
+
+// Everything a node needs from the daemon that started it. Not a message: stays local.
+struct node_settings {
+  std::string node_id = "n1";
+  std::string address;  // the front door's listen address
+  std::string data_dir;
+  std::shared_ptr<storage::meta_store> store;
+  auth::key_registry* keys = nullptr;
+  std::map<std::string, std::shared_ptr<vmm::driver>> drivers;  // "jail" → driver
+  std::function<std::vector<std::string>()> list_images;       // image names for /v1/info
+};
+
+using node_actor = caf::typed_actor<
+    // /v1/info as JSON text.
+    caf::replies_to<info_atom>::with<std::string>,
+    // (tenant, admin) → (key_id, key, created_at). The key is shown only in this reply.
+    caf::replies_to<mint_key_atom, std::string, bool>::with<std::string, std::string, std::string>,
+    // key_id → revoked (false: unknown key id).
+    caf::replies_to<revoke_key_atom, std::string>::with<bool>,
+    // The supervision tree as JSON text (/v1/admin/actors).
+    caf::replies_to<tree_atom>::with<std::string>,
+    // Live actors by kind as JSON text ({"node": 1, "sandbox": 3, ...}) for /metrics.
+    caf::replies_to<count_atom>::with<std::string>>;
+
+node_actor spawn_node(caf::actor_system& sys, node_settings settings);
+
+}  // namespace warren::actors

@@ -1,0 +1,63 @@
+// actors/node_api.cpp — each call spawns a short-lived event-based actor that makes one request
+// to the node and hands the reply to the callback: no thread waits for an actor.
+#include "actors/node_api.hpp"
+
+#include <caf/all.hpp>
+
+#include "actors/caf_error.hpp"
+#include "actors/node.hpp"
+
+namespace warren::actors {
+
+struct node_api::impl {
+  caf::actor_system& sys;
+  node_actor node;
+};
+
+namespace {
+constexpr auto request_timeout = std::chrono::seconds(120);
+
+// One request, one reply: `on_ok` receives the reply values, errors go to `reply`.
+template <class T, class OnOk, class... Ts>
+void ask(caf::actor_system& sys, const node_actor& node, reply_fn<T> reply, OnOk on_ok, Ts... xs) {
+  sys.spawn([=](caf::event_based_actor* self) {
+    self->request(node, request_timeout, xs...)
+        .then(on_ok, [reply](caf::error& e) { reply(from_caf(e)); });
+  });
+}
+}  // namespace
+
+node_api::node_api(caf::actor_system& sys, const void* node_handle)
+    : impl_(new impl{sys, *static_cast<const node_actor*>(node_handle)}) {}
+
+node_api::~node_api() = default;
+
+void node_api::info(reply_fn<std::string> reply) const {
+  ask(impl_->sys, impl_->node, reply, [reply](std::string& s) { reply(std::move(s)); },
+      info_atom::value);
+}
+
+void node_api::mint_key(std::string tenant, bool admin, reply_fn<minted_key> reply) const {
+  ask(impl_->sys, impl_->node, reply,
+      [reply](std::string& id, std::string& key, std::string& at) {
+        reply(minted_key{std::move(id), std::move(key), std::move(at)});
+      },
+      mint_key_atom::value, std::move(tenant), admin);
+}
+
+void node_api::revoke_key(std::string key_id, reply_fn<bool> reply) const {
+  ask(impl_->sys, impl_->node, reply, [reply](bool r) { reply(r); }, revoke_key_atom::value,
+      std::move(key_id));
+}
+
+void node_api::actor_tree(reply_fn<std::string> reply) const {
+  ask(impl_->sys, impl_->node, reply, [reply](std::string& s) { reply(std::move(s)); },
+      tree_atom::value);
+}
+
+void node_api::actor_counts(reply_fn<std::string> reply) const {
+  ask(impl_->sys, impl_->node, reply, [reply](std::string& s) { reply(std::move(s)); },
+      count_atom::value);
+}
+
+}  // namespace warren::actors

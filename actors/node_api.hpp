@@ -1,0 +1,40 @@
+// actors/node_api.hpp — the face of the node actor that net/ calls. No CAF type appears here,
+// so the front door's translation units never include CAF. Every call returns at once; the
+// reply callback runs later on a CAF worker thread and must not block (post to your executor).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "core/error.hpp"
+
+namespace caf { class actor_system; }
+
+namespace warren::actors {
+
+template <class T>
+using reply_fn = std::function<void(expected<T>)>;
+
+struct minted_key {
+  std::string key_id, key, created_at;
+};
+
+class node_api {
+ public:
+  // `node` must be a node_actor handle (type-erased here to keep CAF out of this header).
+  node_api(caf::actor_system& sys, const void* node_handle);
+  ~node_api();
+
+  void info(reply_fn<std::string> reply) const;
+  void mint_key(std::string tenant, bool admin, reply_fn<minted_key> reply) const;
+  void revoke_key(std::string key_id, reply_fn<bool> reply) const;
+  void actor_tree(reply_fn<std::string> reply) const;
+  void actor_counts(reply_fn<std::string> reply) const;
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
+
+}  // namespace warren::actors

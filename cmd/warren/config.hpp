@@ -1,0 +1,33 @@
+// cmd/warren/config.hpp — the daemon's configuration: CAF's actor_system_config with Warren's
+// options in the "global" group, read from the embedded single-node INI, then --config FILE,
+// then flags. `--flag VALUE` is accepted as well as CAF's `--flag=VALUE`.
+#pragma once
+
+#include <caf/actor_system_config.hpp>
+
+#include <string>
+
+namespace warren::cmd {
+
+struct warren_config : caf::actor_system_config {
+  std::string data_dir;
+  std::string listen = "127.0.0.1:7070";
+  std::string node_id = "n1";
+  std::string region = "local";
+  std::string tls_cert, tls_key;
+  size_t max_header_bytes = 16 * 1024;
+  size_t max_body_bytes = 16 * 1024 * 1024;
+  size_t io_threads = 2;
+  size_t drain_timeout_ms = 10000;
+  std::string default_image = "debian:bookworm";
+
+  warren_config();
+
+  // Parses args (without the program and subcommand names). Returns an error text, or "".
+  std::string load(std::vector<std::string> args);
+};
+
+// The data dir to use when none is configured.
+std::string default_data_dir();
+
+}  // namespace warren::cmd

@@ -1,0 +1,34 @@
+// cmd/warren/main.cpp — the `warren` binary: dispatches subcommands. Keeps no logic itself.
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "cmd/warren/serve.hpp"
+
+namespace {
+const char* usage =
+    "usage: warren <command> [options]\n"
+    "\n"
+    "commands:\n"
+    "  serve [--data-dir DIR] [--listen HOST:PORT] [--config FILE]   run a node\n"
+    "  version                                                       print the version\n"
+    "\n"
+    "Run `warren <command> --help` for a command's options.\n";
+}
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
+    std::cout << usage;
+    return args.empty() ? 2 : 0;
+  }
+  auto cmd = args[0];
+  args.erase(args.begin());
+  if (cmd == "serve") return warren::cmd::serve_main(args);
+  if (cmd == "version" || cmd == "--version") {
+    std::cout << "warren " << WARREN_VERSION << "\n";
+    return 0;
+  }
+  std::cerr << "warren: unknown command \"" << cmd << "\"\n\n" << usage;
+  return 2;
+}

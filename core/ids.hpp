@@ -1,0 +1,24 @@
+// core/ids.hpp — identifiers and secrets from the CSPRNG (OpenSSL RAND_bytes), and clock stamps.
+// Never use std::rand / mt19937 for anything a client sees.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+namespace warren {
+
+// `bytes` random bytes as 2*bytes lowercase hex chars. Aborts if the CSPRNG fails: an id from
+// a broken generator is worse than no id.
+std::string random_hex(size_t bytes);
+
+// Sandbox ids: 16 lowercase hex (64 bits). Snapshot ids: "snap_" + 16 hex.
+std::string new_sandbox_id();
+bool is_sandbox_id(std::string_view s);
+
+// Current UTC wall clock as RFC 3339 ("2026-11-22T10:00:00.123Z").
+std::string now_rfc3339();
+
+// Constant-time equality for secrets (tokens, MACs).
+bool secret_equal(std::string_view a, std::string_view b);
+
+}  // namespace warren

@@ -1,0 +1,127 @@
+// net/api.cpp — auth → route → admin check → handler. The order is the contract: a missing
+// key is 401 on every route known or not; a tenant key on an admin route is 403.
+#include "net/api.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "net/json_body.hpp"
+
+namespace warren::net {
+
+using json = nlohmann::json;
+
+api::api(std::shared_ptr<actors::node_api> node, auth::key_registry& keys, std::shared_ptr<metrics> m)
+    : node_(std::move(node)), keys_(keys), metrics_(std::move(m)) {
+  add("GET", "/v1/info", &api::info, false);
+  add("GET", "/metrics", &api::metrics_text, true);
+  add("POST", "/v1/admin/keys", &api::mint_key, true);
+  add("DELETE", "/v1/admin/keys/{keyid}", &api::revoke_key, true);
+  add("GET", "/v1/admin/actors", &api::actor_tree, true);
+}
+
+void api::add(std::string method, std::string pattern, handler h, bool admin_only) {
+  router_.add(std::move(method), std::move(pattern), static_cast<int>(handlers_.size()));
+  handlers_.push_back({h, admin_only});
+}
+
+void api::dispatch(const exchange_ptr& ex) {
+  const auto& req = ex->request();
+  if (req.path == "/healthz" && (req.method == "GET" || req.method == "HEAD")) {
+    ex->set_route("/healthz");
+    http_response r;
+    r.content_type = "text/plain";
+    r.body = "ok";
+    return ex->respond(std::move(r));
+  }
+  auth::caller who;
+  switch (keys_.authenticate(auth::bearer_of(req.header("authorization")), who)) {
+    case auth::auth_result::ok: break;
+    case auth::auth_result::missing:
+      return ex->respond(error_response(make_error(
+          errc::unauthorized, "missing API key: send Authorization: Bearer <key>")));
+    case auth::auth_result::invalid:
+      return ex->respond(error_response(make_error(errc::unauthorized, "invalid API key")));
+    case auth::auth_result::revoked:
+      return ex->respond(error_response(make_error(errc::unauthorized, "API key has been revoked")));
+  }
+  auto m = router_.match(req.method, req.path);
+  if (auto* miss = std::get_if<route_miss>(&m)) {
+    if (*miss == route_miss::method_not_allowed) {
+      std::string allow;
+      for (auto& a : router_.allowed(req.path)) allow += (allow.empty() ? "" : ", ") + a;
+      auto r = error_response(make_error(
+          errc::not_found, "no route for " + req.method + " " + req.path + " (allowed: " + allow + ")"));
+      r.headers.emplace_back("Allow", allow);
+      return ex->respond(std::move(r));
+    }
+    return ex->respond(error_response(make_error(errc::not_found, "no route for " + req.method + " " + req.path)));
+  }
+  auto& rm = std::get<route_match>(m);
+  ex->set_route(rm.pattern);
+  auto& entry = handlers_[rm.handler];
+  if (entry.admin_only && !who.admin)
+    return ex->respond(error_response(make_error(errc::forbidden, "this route needs an admin key")));
+  (this->*entry.h)(context{ex, who, rm});
+}
+
+namespace {
+// Completes `ex` with the error, or with `ok(value)` rendered as a JSON body.
+template <class T, class F>
+actors::reply_fn<T> reply_to(exchange_ptr ex, F ok) {
+  return [ex, ok](expected<T> r) {
+    if (!r) return ex->respond(error_response(r.err()));
+    ex->respond(ok(r.value()));
+  };
+}
+}  // namespace
+
+void api::info(const context& c) {
+  node_->info(reply_to<std::string>(c.ex, [](const std::string& s) { return json_response(200, s); }));
+}
+
+void api::metrics_text(const context& c) {
+  auto m = metrics_;
+  node_->actor_counts(reply_to<std::string>(c.ex, [m](const std::string& gauges) {
+    http_response r;
+    r.content_type = "text/plain; version=0.0.4";
+    r.body = m->render(gauges);
+    return r;
+  }));
+}
+
+void api::mint_key(const context& c) {
+  auto body = parse_body(c.req().body, {{"tenant", json_kind::string, true},
+                                         {"admin", json_kind::boolean}});
+  if (!body) return c.ex->respond(error_response(body.err()));
+  auto tenant = (*body)["tenant"].get<std::string>();
+  bool admin = body->value("admin", false);
+  node_->mint_key(tenant, admin, reply_to<actors::minted_key>(c.ex, [tenant, admin](const actors::minted_key& k) {
+    json j = {{"key", k.key}, {"key_id", k.key_id}, {"tenant", tenant}, {"admin", admin},
+              {"created_at", k.created_at}};
+    return json_response(201, j.dump());
+  }));
+}
+
+void api::revoke_key(const context& c) {
+  auto id = c.route.params.at("keyid");
+  if (c.who.key_id == id) {
+    // Revoking the key you are holding would lock the caller out mid-request; ask for another.
+    return c.ex->respond(error_response(make_error(
+        errc::conflict, "a key cannot revoke itself; use another admin key")));
+  }
+  auto ex = c.ex;
+  node_->revoke_key(id, [ex, id](expected<bool> r) {
+    if (!r) return ex->respond(error_response(r.err()));
+    if (!*r) return ex->respond(error_response(make_error(errc::not_found, "no key with id " + id)));
+    http_response res;
+    res.status = 204;
+    res.content_type.clear();
+    ex->respond(std::move(res));
+  });
+}
+
+void api::actor_tree(const context& c) {
+  node_->actor_tree(reply_to<std::string>(c.ex, [](const std::string& s) { return json_response(200, s); }));
+}
+
+}  // namespace warren::net

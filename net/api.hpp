@@ -1,0 +1,48 @@
+// net/api.hpp — the REST dispatcher: authenticates, routes, validates, and turns each request
+// into node_api calls whose replies complete the exchange. No Beast, no CAF in here.
+#pragma once
+
+#include <memory>
+
+#include "actors/node_api.hpp"
+#include "net/auth/key_registry.hpp"
+#include "net/http_types.hpp"
+#include "net/metrics.hpp"
+#include "net/router.hpp"
+
+namespace warren::net {
+
+class api {
+ public:
+  api(std::shared_ptr<actors::node_api> node, auth::key_registry& keys, std::shared_ptr<metrics> m);
+  void dispatch(const exchange_ptr& ex);
+
+  struct context {  // one authenticated, routed request
+    exchange_ptr ex;
+    auth::caller who;
+    route_match route;
+    const http_request& req() const { return ex->request(); }
+  };
+
+ private:
+  using handler = void (api::*)(const context&);
+  void add(std::string method, std::string pattern, handler h, bool admin_only);
+
+  void info(const context& c);
+  void metrics_text(const context& c);
+  void mint_key(const context& c);
+  void revoke_key(const context& c);
+  void actor_tree(const context& c);
+
+  std::shared_ptr<actors::node_api> node_;
+  auth::key_registry& keys_;
+  std::shared_ptr<metrics> metrics_;
+  router router_;
+  struct route_entry {
+    handler h;
+    bool admin_only;
+  };
+  std::vector<route_entry> handlers_;
+};
+
+}  // namespace warren::net

@@ -1,0 +1,62 @@
+// net/metrics.cpp — Prometheus text rendering.
+#include "net/metrics.hpp"
+
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+namespace warren::net {
+namespace {
+std::string label(std::string_view v) {  // escape per the text format
+  std::string out;
+  for (char c : v) {
+    if (c == '\\' || c == '"') out.push_back('\\');
+    if (c == '\n') { out += "\\n"; continue; }
+    out.push_back(c);
+  }
+  return out;
+}
+}  // namespace
+
+void metrics::observe(std::string_view method, std::string_view route, int status, double ms) {
+  std::lock_guard lk(mu_);
+  ++requests_[{std::string(method), std::string(route), status}];
+  auto& h = latency_[std::string(route)];
+  for (size_t i = 0; i < bounds_ms.size(); ++i)
+    if (ms <= bounds_ms[i]) ++h.buckets[i];
+  ++h.count;
+  h.sum_ms += ms;
+}
+
+std::string metrics::render(const std::string& gauges_json) const {
+  std::ostringstream o;
+  {
+    std::lock_guard lk(mu_);
+    o << "# HELP warren_http_requests_total HTTP requests served, by method, route and status.\n"
+         "# TYPE warren_http_requests_total counter\n";
+    for (auto& [k, n] : requests_)
+      o << "warren_http_requests_total{method=\"" << label(std::get<0>(k)) << "\",route=\""
+        << label(std::get<1>(k)) << "\",status=\"" << std::get<2>(k) << "\"} " << n << "\n";
+    o << "# HELP warren_http_request_duration_seconds Time from request read to response queued.\n"
+         "# TYPE warren_http_request_duration_seconds histogram\n";
+    for (auto& [route, h] : latency_) {
+      for (size_t i = 0; i < bounds_ms.size(); ++i)
+        o << "warren_http_request_duration_seconds_bucket{route=\"" << label(route) << "\",le=\""
+          << bounds_ms[i] / 1000.0 << "\"} " << h.buckets[i] << "\n";
+      o << "warren_http_request_duration_seconds_bucket{route=\"" << label(route)
+        << "\",le=\"+Inf\"} " << h.count << "\n";
+      o << "warren_http_request_duration_seconds_sum{route=\"" << label(route) << "\"} "
+        << h.sum_ms / 1000.0 << "\n";
+      o << "warren_http_request_duration_seconds_count{route=\"" << label(route) << "\"} " << h.count
+        << "\n";
+    }
+  }
+  o << "# HELP warren_actors Live actors on this node, by kind.\n# TYPE warren_actors gauge\n";
+  auto g = nlohmann::json::parse(gauges_json, nullptr, false);
+  if (g.is_object())
+    for (auto it = g.begin(); it != g.end(); ++it)
+      if (it.value().is_number())
+        o << "warren_actors{kind=\"" << label(it.key()) << "\"} " << it.value().get<double>() << "\n";
+  return o.str();
+}
+
+}  // namespace warren::net

@@ -1,0 +1,31 @@
+// net/metrics.hpp — request counters and latency histograms by route and status, rendered in
+// the Prometheus text format (exposition format 0.0.4). Thread-safe; cheap on the hot path.
+#pragma once
+
+#include <array>
+#include <map>
+#include <mutex>
+#include <string>
+#include <string_view>
+
+namespace warren::net {
+
+class metrics {
+ public:
+  void observe(std::string_view method, std::string_view route, int status, double ms);
+  // `gauges_json` is the node's live actors by kind ({"sandbox": 3, ...}).
+  std::string render(const std::string& gauges_json) const;
+
+ private:
+  static constexpr std::array<double, 12> bounds_ms = {0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 5000};
+  struct histogram {
+    std::array<uint64_t, bounds_ms.size()> buckets{};
+    uint64_t count = 0;
+    double sum_ms = 0;
+  };
+  mutable std::mutex mu_;
+  std::map<std::tuple<std::string, std::string, int>, uint64_t> requests_;
+  std::map<std::string, histogram> latency_;
+};
+
+}  // namespace warren::net

@@ -1,0 +1,71 @@
+// storage/records.hpp — the record kinds RocksDB holds and their typed encode/decode.
+// Records are JSON objects with a "v" (record version) field; decode rejects what it cannot read
+// instead of guessing. Nothing here touches RocksDB itself (see meta_store.hpp).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "core/error.hpp"
+
+namespace warren::storage {
+
+// A sandbox as the node remembers it; written before any state change is acknowledged.
+struct sandbox_record {
+  std::string id;
+  std::string tenant;
+  std::string image;
+  std::string state;  // creating | running | destroying | destroyed | lost
+  std::string isolation = "jail";
+  std::string node;
+  int vcpus = 1;
+  int mem_mib = 1024;
+  int disk_mib = 10240;
+  int timeout = 30;
+  int sandbox_timeout = 300;
+  std::string network_profile = "default";
+  std::vector<std::string> allow, deny;
+  std::map<std::string, std::string> env;
+  bool auto_resume = true;
+  nlohmann::json mask_request_host;  // null or string
+  nlohmann::json metadata = nlohmann::json::object();
+  std::string created_at;  // RFC 3339
+  double create_ms = 0;
+  std::string parent_id;   // empty = null
+  std::string agent_socket;
+  std::string driver_state;
+};
+
+// An API key's metadata. The key itself is never stored: it is verified by its HMAC.
+struct key_record {
+  std::string key_id;
+  std::string tenant;
+  bool admin = false;
+  std::string created_at;
+  bool revoked = false;
+  std::string revoked_at;
+};
+
+struct node_record {
+  std::string id;
+  std::string address;
+  std::string started_at;
+};
+
+template <class T>
+std::string encode(const T& rec);
+
+template <class T>
+expected<T> decode(std::string_view bytes);
+
+// The key a record is stored under in its column family.
+inline const std::string& record_key(const sandbox_record& r) { return r.id; }
+inline const std::string& record_key(const key_record& r) { return r.key_id; }
+inline const std::string& record_key(const node_record& r) { return r.id; }
+
+}  // namespace warren::storage
