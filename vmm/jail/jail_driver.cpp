@@ -1,0 +1,264 @@
+// vmm/jail/jail_driver.cpp — the one place a jail sandbox is assembled and torn down: slot,
+// scratch quota, cgroups, network table, agent socket, then the __jail-init helper.
+// Blocking; called from a worker thread. Never forks by hand (posix_spawn only).
+#include "vmm/jail/jail_driver.hpp"
+
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
+
+#include "vmm/jail/cgroups.hpp"
+#include "vmm/jail/host_file.hpp"
+#include "vmm/jail/host_probe.hpp"
+#include "vmm/jail/launch_plan.hpp"
+#include "vmm/jail/netlink.hpp"
+#include "vmm/jail/nftables.hpp"
+#include "vmm/jail/sandbox_process.hpp"
+#include "vmm/jail/scratch_disk.hpp"
+#include "vmm/jail/slot_pool.hpp"
+
+namespace warren::vmm {
+namespace {
+
+namespace fs = std::filesystem;
+using namespace jail;
+
+class jail_driver final : public driver {
+ public:
+  explicit jail_driver(const jail_config& cfg)
+      : cfg_(cfg),
+        layout_(cgroup_layout::detect()),
+        cgroups_(layout_),
+        pool_(ipv4_net::parse(cfg.net_pool).value_or(ipv4_net{0x0AC90000, 16}), cfg.uid_base),
+        scratch_(cfg.data_dir) {
+    caps_ = probe_host(cfg_, layout_);
+    if (!ipv4_net::parse(cfg.net_pool)) {
+      caps_["available"] = false;
+      caps_["reason"] = "invalid net_pool " + cfg.net_pool;
+    }
+    nameservers_ = parse_nameservers(read_file("/etc/resolv.conf").value_or(""));
+    if (nameservers_.empty()) nameservers_ = {"1.1.1.1", "8.8.8.8"};
+    recover_slots();
+  }
+
+  std::string name() const override { return "jail"; }
+  nlohmann::json capabilities() const override { return caps_; }
+
+  expected<instance> create(const sandbox_spec& spec) override;
+  expected<instance> adopt(const sandbox_spec& spec, const std::string& driver_state) override;
+  expected<usage> stats(const instance& inst) override;
+  expected<usage> destroy(const instance& inst) override;
+  void cleanup(const std::string& id, const std::string& driver_state) override;
+
+ private:
+  std::string run_dir(const std::string& id) const { return cfg_.data_dir + "/sandboxes/" + id; }
+  std::string socket_path(const std::string& id) const { return run_dir(id) + "/agent.sock"; }
+  void recover_slots();
+  status ensure_network();
+  void save_state(const std::string& id, const jail_state& st) const;
+  expected<usage> measure(const std::string& id, const jail_state& st) const;
+  expected<instance> launch(const sandbox_spec& spec, jail_state& st, const slot_lease& lease);
+
+  jail_config cfg_;
+  cgroup_layout layout_;
+  sandbox_cgroups cgroups_;
+  slot_pool pool_;
+  mutable scratch_disks scratch_;
+  nlohmann::json caps_;
+  std::vector<std::string> nameservers_;
+  std::mutex net_mu_;
+  bool net_ready_ = false;
+};
+
+// Slots of sandboxes that outlived a previous daemon stay taken until cleanup() frees them.
+void jail_driver::recover_slots() {
+  std::error_code ec;
+  for (auto& e : fs::directory_iterator(cfg_.data_dir + "/sandboxes", ec)) {
+    auto text = read_file(e.path().string() + "/state.json");
+    if (!text) continue;
+    if (auto st = decode_jail_state(*text)) pool_.reserve(st->slot);
+  }
+}
+
+void jail_driver::save_state(const std::string& id, const jail_state& st) const {
+  std::string path = run_dir(id) + "/state.json", tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp, std::ios::trunc);
+    f << encode(st);
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+}
+
+status jail_driver::ensure_network() {
+  std::lock_guard lk(net_mu_);
+  if (net_ready_) return ok();
+  // If forwarding was off before Warren, keep it off for everything but the sandboxes. The
+  // marker survives restarts, when ip_forward already reads 1 because of us.
+  std::string marker = cfg_.data_dir + "/ip_forward_enabled_by_warren";
+  bool guard = access(marker.c_str(), F_OK) == 0;
+  if (!guard && read_file("/proc/sys/net/ipv4/ip_forward").value_or("1").substr(0, 1) == "0") {
+    std::ofstream(marker) << "1\n";
+    guard = true;
+  }
+  auto st = apply_ruleset({cfg_.net_pool, nameservers_, guard});
+  if (st) net_ready_ = true;
+  return st;
+}
+
+expected<instance> jail_driver::create(const sandbox_spec& spec) {
+  if (!valid_sandbox_id(spec.id)) return make_error(errc::bad_request, "invalid sandbox id " + spec.id);
+  auto host_if = host_if_name(spec.id, spec.network_profile);
+  if (!host_if) return make_error(errc::bad_request, "unknown network_profile " + spec.network_profile);
+  if (!caps_.value("available", false))
+    return make_error(errc::unavailable, "jail driver unavailable: " + caps_.value("reason", std::string()));
+  if (spec.vcpus < 1 || spec.mem_mib < 16 || spec.disk_mib < 16)
+    return make_error(errc::bad_request, "vcpus/mem_mib/disk_mib out of range");
+  struct stat sb{};
+  if (stat(spec.image_rootfs.c_str(), &sb) != 0 || !S_ISDIR(sb.st_mode))
+    return make_error(errc::not_found, "image " + spec.image + " has no rootfs at " + spec.image_rootfs);
+  std::error_code ec;
+  if (fs::exists(run_dir(spec.id) + "/state.json", ec))
+    return make_error(errc::conflict, "sandbox " + spec.id + " already exists");
+  auto lease = pool_.allocate();
+  if (!lease) return make_error(errc::unavailable, "no free sandbox slot in " + cfg_.net_pool);
+
+  jail_state st;
+  st.slot = lease->slot;
+  st.host_if = *host_if;
+  st.guest_addr = ipv4_to_string(lease->guest_addr);
+  st.network_profile = spec.network_profile;
+  st.cgroup_dirs = cgroups_.dirs(spec.id);
+  fs::create_directories(run_dir(spec.id), ec);
+  if (ec) {
+    pool_.release(lease->slot);
+    return make_error(errc::internal, "sandbox " + spec.id + " step mkdir run dir: " + ec.message());
+  }
+  chmod(run_dir(spec.id).c_str(), 0711);
+  save_state(spec.id, st);  // written first: a crash mid-create still leaves cleanup its map
+
+  auto inst = launch(spec, st, *lease);
+  if (!inst) cleanup(spec.id, encode(st));
+  return inst;
+}
+
+expected<instance> jail_driver::launch(const sandbox_spec& spec, jail_state& st, const slot_lease& lease) {
+  if (auto s = ensure_network(); !s) return s.err();
+  uint64_t disk = uint64_t(spec.disk_mib) << 20, mem = uint64_t(spec.mem_mib) << 20;
+  auto baseline = scratch_.create(spec.id, disk, lease.uid_base);
+  if (!baseline) return baseline.err();
+  st.scratch_baseline = *baseline;
+  if (auto s = cgroups_.create(spec.id, {spec.vcpus, mem, cfg_.pids_max}); !s) return s.err();
+  auto lfd = listen_unix(socket_path(spec.id));
+  if (!lfd) return lfd.err();
+
+  launch_plan p;
+  p.id = spec.id;
+  p.image_rootfs = spec.image_rootfs;
+  p.run_dir = run_dir(spec.id);
+  p.upper_dir = scratch_.upper_dir(spec.id);
+  p.work_dir = scratch_.work_dir(spec.id);
+  p.uid_base = lease.uid_base;
+  p.uid_count = slot_pool::ids_per_slot;
+  p.cgroup_dirs = st.cgroup_dirs;
+  p.host_if = st.host_if;
+  p.host_addr = ipv4_to_string(lease.host_addr);
+  p.guest_addr = st.guest_addr;
+  p.prefix = lease.prefix;
+  p.nameservers = nameservers_;
+  p.env = spec.env;
+  p.agent_path = cfg_.agent_path;
+  p.tmp_size_bytes = mem / 2;  // tmpfs pages are charged to the sandbox's memory cgroup anyway
+
+  auto r = run_helper(cfg_.helper_path, p, *lfd, cfg_.create_timeout_ms);
+  close(*lfd);
+  if (!r) return r.err();
+  if (!r->ok)
+    return make_error(errc::internal, "sandbox " + spec.id + " step " + r->step + ": " + errno_name(r->err) +
+                                          (r->detail.empty() ? "" : " (" + r->detail + ")"));
+  st.init_pid = r->init_pid;
+  st.init_start_time = process_start_time(r->init_pid).value_or(0);
+  save_state(spec.id, st);
+  if (!connect_unix(socket_path(spec.id), cfg_.create_timeout_ms))
+    return make_error(errc::timeout, "sandbox " + spec.id + " step agent connect: no answer");
+  return instance{spec.id, socket_path(spec.id), encode(st)};
+}
+
+expected<instance> jail_driver::adopt(const sandbox_spec& spec, const std::string& driver_state) {
+  auto st = decode_jail_state(driver_state);
+  if (!st) return make_error(errc::not_found, "sandbox " + spec.id + ": unreadable driver_state");
+  if (!same_process(st->init_pid, st->init_start_time))
+    return make_error(errc::not_found, "sandbox " + spec.id + ": its PID 1 is gone");
+  if (!connect_unix(socket_path(spec.id), 1000))
+    return make_error(errc::not_found, "sandbox " + spec.id + ": its agent does not answer");
+  pool_.reserve(st->slot);  // no-op when recover_slots() already saw it
+  if (auto s = ensure_network(); !s) return s.err();
+  return instance{spec.id, socket_path(spec.id), driver_state};
+}
+
+expected<usage> jail_driver::measure(const std::string& id, const jail_state& st) const {
+  auto cg = cgroups_.usage(st.cgroup_dirs);
+  if (!cg) return cg.err();
+  usage u;
+  u.cpu_usage_ns = cg->cpu_ns;
+  u.cpu_ms = cg->cpu_ns / 1000000;
+  u.mem_peak_bytes = cg->mem_peak;
+  u.mem_current_bytes = cg->mem_current;
+  if (auto d = scratch_.used_bytes(id, st.scratch_baseline)) u.disk_used_bytes = *d;
+  return u;
+}
+
+expected<usage> jail_driver::stats(const instance& inst) {
+  auto st = decode_jail_state(inst.driver_state);
+  if (!st) return make_error(errc::not_found, "sandbox " + inst.id + ": unreadable driver_state");
+  return measure(inst.id, *st);
+}
+
+expected<usage> jail_driver::destroy(const instance& inst) {
+  auto st = decode_jail_state(inst.driver_state);
+  if (!st) return make_error(errc::not_found, "sandbox " + inst.id + ": unreadable driver_state");
+  // PID 1 dying takes the whole pid namespace with it; the cgroup kill catches the rest.
+  if (same_process(st->init_pid, st->init_start_time)) kill(st->init_pid, SIGKILL);
+  auto killed = cgroups_.kill_all(st->cgroup_dirs, 5000);
+  auto u = measure(inst.id, *st);
+  cleanup(inst.id, inst.driver_state);
+  if (!u) return u.err();
+  if (!killed) return killed.err();
+  return u;
+}
+
+void jail_driver::cleanup(const std::string& id, const std::string& driver_state) {
+  if (!valid_sandbox_id(id)) return;  // never build paths from garbage
+  auto st = decode_jail_state(driver_state);
+  if (!st) st = decode_jail_state(read_file(run_dir(id) + "/state.json").value_or(""));
+  std::vector<std::string> dirs = st ? st->cgroup_dirs : cgroups_.dirs(id);
+  cgroups_.remove(dirs);
+  if (st) {
+    nl::delete_link(st->host_if.c_str());
+  } else {
+    for (const char* prof : {"default", "internet", "locked-down"})
+      nl::delete_link(host_if_name(id, prof)->c_str());
+  }
+  // The sandbox's mounts lived in its own mount namespace and died with it; only the scratch
+  // dir and the run dir remain on the host.
+  scratch_.remove(id);
+  std::error_code ec;
+  std::string rd = run_dir(id);
+  for (const char* m : {"/root", "/lower"}) umount2((rd + m).c_str(), MNT_DETACH | UMOUNT_NOFOLLOW);
+  fs::remove_all(rd, ec);
+  if (st) pool_.release(st->slot);
+}
+
+}  // namespace
+
+std::unique_ptr<driver> make_jail_driver(const jail_config& cfg) { return std::make_unique<jail_driver>(cfg); }
+
+}  // namespace warren::vmm
