@@ -142,13 +142,35 @@ class session : public std::enable_shared_from_this<session<Stream>> {
       e = make_error(errc::payload_too_large, "request header fields exceed " +
                                                   std::to_string(srv_.opts.max_header_bytes) + " bytes");
     ++srv_.in_flight;
+    linger = std::is_same_v<Stream, beast::tcp_stream>;
     finish(error_response(e), "-", "-", "(unparsed)", clock_type::now(), false);
   }
 
   void on_write(beast::error_code ec, bool keep_alive) {
     --srv_.in_flight;
-    if (ec || !keep_alive) return close();
+    if (ec) return;
+    if (!keep_alive) return linger ? lingering_close() : close();
     do_read();
+  }
+
+  // After refusing a request whose body is still arriving, stop sending but keep reading (and
+  // dropping) for a while: closing at once would reset the connection and the client, still
+  // writing, would never see the 413 (the "lingering close" of RFC 9112 §9.6).
+  void lingering_close() {
+    beast::error_code ec;
+    lowest(stream_).shutdown(tcp::socket::shutdown_send, ec);
+    beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(5));
+    drain_some();
+  }
+  void drain_some() {
+    if (drained_ > 256u * 1024 * 1024) return close();
+    auto buf = std::make_shared<std::array<char, 65536>>();
+    beast::get_lowest_layer(stream_).async_read_some(
+        asio::buffer(*buf), [self = this->shared_from_this(), buf](beast::error_code ec, size_t n) {
+          if (ec) return;
+          self->drained_ += n;
+          self->drain_some();
+        });
   }
 
   void close() {
@@ -165,6 +187,8 @@ class session : public std::enable_shared_from_this<session<Stream>> {
   Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
+  bool linger = false;
+  size_t drained_ = 0;
 };
 
 template <class Stream>

@@ -3,6 +3,9 @@
 #include <string>
 #include <vector>
 
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
 #include "cmd/warren/serve.hpp"
 
 namespace {
@@ -17,6 +20,8 @@ const char* usage =
 }
 
 int main(int argc, char** argv) {
+  // Logs go to stderr; stdout carries only what a command prints for its user.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("warren"));
   std::vector<std::string> args(argv + 1, argv + argc);
   if (args.empty() || args[0] == "--help" || args[0] == "-h" || args[0] == "help") {
     std::cout << usage;

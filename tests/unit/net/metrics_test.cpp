@@ -1,0 +1,24 @@
+// Tests net/metrics.cpp: Prometheus text output.
+#include <catch2/catch_test_macros.hpp>
+
+#include "net/metrics.hpp"
+
+using namespace warren::net;
+
+TEST_CASE("metrics count requests by route and status and render histograms") {
+  metrics m;
+  m.observe("GET", "/v1/info", 200, 0.3);
+  m.observe("GET", "/v1/info", 200, 30);
+  m.observe("POST", "/v1/admin/keys", 403, 1);
+  auto t = m.render(R"({"node":1,"sandbox":2})");
+  CHECK(t.find("warren_http_requests_total{method=\"GET\",route=\"/v1/info\",status=\"200\"} 2") != std::string::npos);
+  CHECK(t.find("warren_http_request_duration_seconds_bucket{route=\"/v1/info\",le=\"0.0005\"} 1") != std::string::npos);
+  CHECK(t.find("warren_http_request_duration_seconds_count{route=\"/v1/info\"} 2") != std::string::npos);
+  CHECK(t.find("warren_actors{kind=\"sandbox\"} 2") != std::string::npos);
+}
+
+TEST_CASE("label values are escaped") {
+  metrics m;
+  m.observe("GET", "/a\"b\\c", 404, 1);
+  CHECK(m.render("{}").find("route=\"/a\\\"b\\\\c\"") != std::string::npos);
+}
