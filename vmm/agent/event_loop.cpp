@@ -22,12 +22,18 @@ event_loop::event_loop() {
 
 event_loop::~event_loop() { ::close(epfd_); }
 
-event_loop::watch_id event_loop::add(int fd, uint32_t events, fd_handler h) {
-  watch_id id = next_id_++;
+// A quiet watch (events == 0) is taken out of the epoll set entirely: EPOLLHUP and EPOLLERR are
+// reported whatever the mask, and a hung-up pipe we are not reading (no credit) would spin.
+static bool ctl(int epfd, int op, int fd, uint32_t events, uint64_t id) {
   epoll_event ev{};
   ev.events = events;
   ev.data.u64 = id;
-  if (epoll_ctl(epfd_, EPOLL_CTL_ADD, fd, &ev) != 0) std::perror("warren-agent: epoll add");
+  return epoll_ctl(epfd, op, fd, op == EPOLL_CTL_DEL ? nullptr : &ev) == 0;
+}
+
+event_loop::watch_id event_loop::add(int fd, uint32_t events, fd_handler h) {
+  watch_id id = next_id_++;
+  if (events && !ctl(epfd_, EPOLL_CTL_ADD, fd, events, id)) std::perror("warren-agent: epoll add");
   watches_.emplace(id, watch{fd, events, std::move(h)});
   return id;
 }
@@ -35,17 +41,17 @@ event_loop::watch_id event_loop::add(int fd, uint32_t events, fd_handler h) {
 void event_loop::modify(watch_id id, uint32_t events) {
   auto it = watches_.find(id);
   if (it == watches_.end() || it->second.events == events) return;
+  uint32_t before = it->second.events;
   it->second.events = events;
-  epoll_event ev{};
-  ev.events = events;
-  ev.data.u64 = id;
-  epoll_ctl(epfd_, EPOLL_CTL_MOD, it->second.fd, &ev);
+  int fd = it->second.fd;
+  if (!events) ctl(epfd_, EPOLL_CTL_DEL, fd, 0, id);
+  else ctl(epfd_, before ? EPOLL_CTL_MOD : EPOLL_CTL_ADD, fd, events, id);
 }
 
 void event_loop::remove(watch_id id) {
   auto it = watches_.find(id);
   if (it == watches_.end()) return;
-  epoll_ctl(epfd_, EPOLL_CTL_DEL, it->second.fd, nullptr);
+  if (it->second.events) ctl(epfd_, EPOLL_CTL_DEL, it->second.fd, 0, id);
   // The handler may be the one running right now: destroy it after this turn.
   deferred_.push_back([h = std::move(it->second.handler)] {});
   watches_.erase(it);

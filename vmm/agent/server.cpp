@@ -87,7 +87,8 @@ void connection::dispatch(proto::frame& f) {
   }
   if (is_request(f.type)) {
     if (f.stream == 0 || streams_.count(f.stream)) {
-      protocol_error("request on stream id " + std::to_string(f.stream) + " that is in use");
+      protocol_error(f.stream == 0 ? std::string("request on stream 0")
+                                   : "request on stream " + std::to_string(f.stream) + " in use");
       return;
     }
     open_stream(f);

@@ -35,6 +35,7 @@ class stream : public std::enable_shared_from_this<stream> {
   stream(connection& c, uint32_t id) : conn_(c), id_(id) {}
   virtual ~stream() = default;
   uint32_t id() const { return id_; }
+  bool finished() const { return done_; }
   // In-stream frames from the host (data, eof, credit, signal, resize).
   virtual void on_frame(proto::frame& f) = 0;
   // The connection is gone or the host cancelled: release everything; send nothing.
