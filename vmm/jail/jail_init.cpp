@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -70,6 +71,42 @@ bool expect_byte(int fd, char c) {
   return n == 1 && got == c;
 }
 
+// 'g' travels with the overlay root's fd (SCM_RIGHTS): the sandbox's root uid may not be
+// allowed to walk the host path to it (data_dir can be 0700).
+bool send_byte_with_fd(int sock, char c, int fd) {
+  char cbuf[CMSG_SPACE(sizeof(int))] = {};
+  iovec iov{&c, 1};
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = cbuf;
+  m.msg_controllen = sizeof cbuf;
+  cmsghdr* cm = CMSG_FIRSTHDR(&m);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(cm), &fd, sizeof fd);
+  return sendmsg(sock, &m, MSG_NOSIGNAL) == 1;
+}
+
+int expect_byte_with_fd(int sock, char want) {
+  char c = 0, cbuf[CMSG_SPACE(sizeof(int))] = {};
+  iovec iov{&c, 1};
+  msghdr m{};
+  m.msg_iov = &iov;
+  m.msg_iovlen = 1;
+  m.msg_control = cbuf;
+  m.msg_controllen = sizeof cbuf;
+  ssize_t n;
+  do n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  cmsghdr* cm = CMSG_FIRSTHDR(&m);
+  if (n != 1 || c != want || !cm || cm->cmsg_type != SCM_RIGHTS) return -1;
+  int fd;
+  memcpy(&fd, CMSG_DATA(cm), sizeof fd);
+  return fd;
+}
+
 uint32_t parse_ipv4(const std::string& s) {
   in_addr a{};
   inet_pton(AF_INET, s.c_str(), &a);
@@ -90,10 +127,10 @@ std::vector<std::string> agent_env(const launch_plan& p) {
 }
 
 // C2: PID 1 of the new pid namespace. Ends in the agent or in report().
-[[noreturn]] void run_pid1(const launch_plan& p, int err_fd, int agent_fd, int log_fd) {
+[[noreturn]] void run_pid1(const launch_plan& p, int err_fd, int agent_fd, int log_fd, int root_fd) {
   const char* step = "";
   if (setsid() < 0) report(err_fd, "setsid", errno);
-  if (int rc = jail::enter_root(p, &step)) report(err_fd, step, rc);
+  if (int rc = jail::enter_root(p, root_fd, &step)) report(err_fd, step, rc);
   int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
   if (null_fd < 0) report(err_fd, "open /dev/null", errno);
   if (dup2(null_fd, 0) < 0 || dup2(log_fd, 1) < 0 || dup2(log_fd, 2) < 0) report(err_fd, "dup2 stdio", errno);
@@ -114,6 +151,7 @@ std::vector<std::string> agent_env(const launch_plan& p) {
 
 // C1: creates the namespaces, configures the inside of the netns, forks PID 1, exits.
 [[noreturn]] void run_c1(const launch_plan& p, int rd, int wr, int err_fd, int agent_fd, int log_fd) {
+
   if (unshare(CLONE_NEWUSER) < 0) report(err_fd, "unshare user", errno);
   if (!send_byte(wr, 'u') || !expect_byte(rd, 'm')) _exit(1);  // the helper reports its own error
   if (int rc = jail::become_ns_root()) report(err_fd, "setresuid in userns", rc);
@@ -121,7 +159,9 @@ std::vector<std::string> agent_env(const launch_plan& p) {
     report(err_fd, "unshare namespaces", errno);
   // Nothing mounted from here on may propagate back to the host.
   if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) < 0) report(err_fd, "make / rprivate", errno);
-  if (!send_byte(wr, 'n') || !expect_byte(rd, 'g')) _exit(1);
+  if (!send_byte(wr, 'n')) _exit(1);
+  int root_fd = expect_byte_with_fd(rd, 'g');  // the overlay, mounted by the helper
+  if (root_fd < 0) _exit(1);
 
   int lo = jail::nl::link_index("lo");
   if (lo < 0 || jail::nl::link_up(lo) < 0) report(err_fd, "lo up", lo < 0 ? lo : errno);
@@ -137,7 +177,7 @@ std::vector<std::string> agent_env(const launch_plan& p) {
   if (c2 == 0) {
     close(rd);
     close(wr);
-    run_pid1(p, err_fd, agent_fd, log_fd);
+    run_pid1(p, err_fd, agent_fd, log_fd, root_fd);
   }
   int32_t pid = c2;  // C1 is still in the host pid ns: this is the host's pid of PID 1
   ssize_t n = write(wr, &pid, sizeof pid);
@@ -179,7 +219,8 @@ launch_result build(const launch_plan& p) {
   int log_fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
   if (log_fd < 0) return fail("open agent.log", errno);
   int to_c1[2], from_c1[2], err[2];
-  if (pipe2(to_c1, O_CLOEXEC) || pipe2(from_c1, O_CLOEXEC) || pipe2(err, O_CLOEXEC | O_DIRECT))
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, to_c1) || pipe2(from_c1, O_CLOEXEC) ||
+      pipe2(err, O_CLOEXEC | O_DIRECT))
     return fail("pipe", errno);
 
   pid_t c1 = fork();
@@ -221,7 +262,11 @@ launch_result build(const launch_plan& p) {
   if (idx < 0) return abort_with(fail("find host veth", idx));
   if (int rc = jail::nl::add_ipv4(idx, parse_ipv4(p.host_addr), p.prefix)) return abort_with(fail("host veth address", rc));
   if (int rc = jail::nl::link_up(idx)) return abort_with(fail("host veth up", rc));
-  send_byte(to_c1[1], 'g');
+  std::string root = p.run_dir + "/root";
+  int root_fd = open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root_fd < 0) return abort_with(fail("open overlay root", errno));
+  if (!send_byte_with_fd(to_c1[1], 'g', root_fd)) return abort_with(fail("pass overlay root", errno));
+  close(root_fd);
 
   int32_t pid1 = 0;
   ssize_t n;

@@ -42,8 +42,8 @@ int mkdir_p(const std::string& path, mode_t mode) {
 
 // An empty file to bind a host device node onto: mknod is refused in a user namespace, bind
 // mounts of the host's nodes are not (what runc does for rootless containers).
-int bind_dev(const std::string& root, const char* name) {
-  std::string target = root + "/dev/" + name;
+int bind_dev(const char* name) {
+  std::string target = std::string("dev/") + name;
   int fd = open(target.c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0666);
   if (fd < 0) return -1;
   close(fd);
@@ -91,15 +91,17 @@ int mount_overlay_root(const launch_plan& p, int userns_fd, const char** step) {
   return 0;
 }
 
-int enter_root(const launch_plan& p, const char** step) {
-  std::string root = p.run_dir + "/root";
+int enter_root(const launch_plan& p, int root_fd, const char** step) {
+  // Everything below is relative to the new root, reached through the helper's fd.
+  STEP("fchdir root", fchdir(root_fd));
+  const std::string root = ".";
   const char* dirs[] = {"/proc", "/dev", "/tmp", "/sys", "/etc", "/root"};
   for (const char* d : dirs) STEP("mkdir rootfs dir", mkdir_p(root + d, 0755));
   STEP("mount proc", mount("proc", (root + "/proc").c_str(), "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, nullptr));
   STEP("mount /dev", mount("tmpfs", (root + "/dev").c_str(), "tmpfs", MS_NOSUID | MS_NOEXEC,
                            "mode=755,size=1m,nr_inodes=1024"));
   for (const char* n : {"null", "zero", "full", "random", "urandom", "tty"})
-    STEP("bind /dev node", bind_dev(root, n));
+    STEP("bind /dev node", bind_dev(n));
   STEP("mkdir /dev/pts", mkdir_p(root + "/dev/pts", 0755));
   // newinstance: the sandbox's ptys are its own, not the host's (devpts.rst).
   STEP("mount devpts", mount("devpts", (root + "/dev/pts").c_str(), "devpts", MS_NOSUID | MS_NOEXEC,
@@ -119,7 +121,6 @@ int enter_root(const launch_plan& p, const char** step) {
 
   // pivot_root(".", "."): the old root ends up stacked on "/" and is detached right away
   // (pivot_root(2), NOTES), so no host path stays reachable from the sandbox.
-  STEP("chdir root", chdir(root.c_str()));
   STEP("pivot_root", static_cast<int>(syscall(SYS_pivot_root, ".", ".")));
   STEP("umount old root", umount2(".", MNT_DETACH));
   STEP("chdir /", chdir("/"));

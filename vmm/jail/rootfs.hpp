@@ -11,8 +11,9 @@ namespace warren::vmm::jail {
 // files appear as the sandbox's root; <run_dir>/root = overlay(lower, upper, work).
 int mount_overlay_root(const launch_plan& p, int userns_fd, const char** step);
 
-// Fresh proc, minimal /dev, devpts newinstance, /dev/shm, /tmp; pivot_root into <run_dir>/root
-// and detach the old root; then the per-sandbox /etc files.
-int enter_root(const launch_plan& p, const char** step);
+// Fresh proc, minimal /dev, devpts newinstance, /dev/shm, /tmp; pivot_root into the overlay
+// (root_fd, an O_PATH fd the helper opened: the sandbox's root may not be allowed to traverse
+// the host's data_dir) and detach the old root; then the per-sandbox /etc files.
+int enter_root(const launch_plan& p, int root_fd, const char** step);
 
 }  // namespace warren::vmm::jail
