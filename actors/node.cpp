@@ -1,24 +1,43 @@
 // actors/node.cpp — the node actor's state and behaviour. Every write it acknowledges is made
-// durable in RocksDB first (meta_store syncs its WAL).
+// durable in RocksDB first (meta_store syncs its WAL). It monitors each sandbox actor: one
+// that crashes is respawned from its record and re-adopts the live sandbox.
 #include "actors/node.hpp"
 
 #include <caf/all.hpp>
 #include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
 
+#include <thread>
+#include <unistd.h>
+
+#include "actors/blocking.hpp"
 #include "actors/caf_error.hpp"
 #include "core/ids.hpp"
 #include "net/auth/api_keys.hpp"
 #include "net/auth/key_registry.hpp"
+#include "storage/image_store.hpp"
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::actors::job_result<warren::ok_t>)
 
 namespace warren::actors {
 namespace {
 
 using json = nlohmann::json;
 
+struct child {
+  sandbox_actor hdl;
+  std::string tenant;
+};
+
 struct node_state {
   node_settings cfg;
   std::string started_at;
+  std::map<std::string, child> sandboxes;     // live sandbox actors by id
+  std::map<caf::actor_addr, std::string> ids;  // for down messages
+  static inline const char* name = "node";
 };
+
+using self_ptr = node_actor::stateful_pointer<node_state>;
 
 json driver_capabilities(const node_settings& cfg) {
   json out = json::object();
@@ -30,13 +49,124 @@ json driver_capabilities(const node_settings& cfg) {
   return out;
 }
 
+error no_such_sandbox(const std::string& id) {
+  return make_error(errc::not_found, "no sandbox with id " + id);
+}
+
+uint64_t host_mem_mib() {
+  return static_cast<uint64_t>(sysconf(_SC_PHYS_PAGES)) * static_cast<uint64_t>(sysconf(_SC_PAGESIZE)) >> 20;
+}
+
+// A driver that can run this isolation here, or why not.
+expected<std::shared_ptr<vmm::driver>> driver_for(const node_settings& cfg, const std::string& isolation) {
+  auto it = cfg.drivers.find(isolation);
+  if (it == cfg.drivers.end())
+    return make_error(errc::unavailable, "the " + isolation + " driver is not available on this node");
+  auto caps = it->second->capabilities();
+  if (!caps.value("available", false))
+    return make_error(errc::unavailable, "the " + isolation + " driver is not available on this node: " +
+                                             caps.value("reason", std::string("unknown reason")));
+  return it->second;
+}
+
+// Builds the env a sandbox actor needs, or why the record cannot be served here.
+expected<sandbox_env> env_for(const node_settings& cfg, const storage::sandbox_record& rec) {
+  auto drv = driver_for(cfg, rec.isolation);
+  if (!drv) return drv.err();
+  if (!cfg.images) return make_error(errc::not_found, "unknown image " + rec.image);
+  auto rootfs = cfg.images->rootfs_path(rec.image);
+  if (!rootfs) return make_error(errc::not_found, "unknown image \"" + rec.image + "\"");
+  return sandbox_env{cfg.store, *drv, cfg.agent_io, *rootfs};
+}
+
+void start_child(self_ptr self, const storage::sandbox_record& rec, sandbox_env env, start_mode mode) {
+  auto hdl = spawn_sandbox(self->home_system(), rec, std::move(env), mode);
+  self->monitor(hdl);
+  self->state.sandboxes[rec.id] = child{hdl, rec.tenant};
+  self->state.ids[hdl.address()] = rec.id;
+}
+
+// A record this node may serve to the caller, from the live actors or (for lost ones) the store.
+expected<storage::sandbox_record> stored_record(self_ptr self, const std::string& id,
+                                                const std::string& tenant, bool admin) {
+  auto r = self->state.cfg.store->get_record<storage::sandbox_record>(storage::family::sandboxes, id);
+  if (!r) return r.err();
+  if (!r->has_value() || (!admin && (*r)->tenant != tenant)) return no_such_sandbox(id);
+  return **r;
+}
+
+const child* find_child(self_ptr self, const std::string& id, const std::string& tenant, bool admin) {
+  auto it = self->state.sandboxes.find(id);
+  if (it == self->state.sandboxes.end() || (!admin && it->second.tenant != tenant)) return nullptr;
+  return &it->second;
+}
+
+// At start: re-adopt what survived, finish what a crash interrupted.
+void recover(self_ptr self) {
+  auto& cfg = self->state.cfg;
+  auto all = cfg.store->scan(storage::family::sandboxes);
+  if (!all) {
+    spdlog::error("cannot read sandbox records: {}", all.err().message);
+    return;
+  }
+  for (auto& [id, raw] : *all) {
+    auto rec = storage::decode<storage::sandbox_record>(raw);
+    if (!rec) {
+      spdlog::error("skipping sandbox record {}: {}", id, rec.err().message);
+      continue;
+    }
+    if (rec->state == "lost") continue;
+    auto env = env_for(cfg, *rec);
+    if (rec->state == "running" && env) {
+      spdlog::info("sandbox {}: re-adopting", id);
+      start_child(self, *rec, *env, start_mode::adopt);
+      continue;
+    }
+    // Interrupted create/destroy, or a driver/image gone: release what is left.
+    auto drv = cfg.drivers.count(rec->isolation) ? cfg.drivers.at(rec->isolation) : nullptr;
+    if (drv) {
+      auto ds = rec->driver_state;
+      auto sid = rec->id;
+      run_blocking<ok_t>(self, [drv, sid, ds]() -> expected<ok_t> { drv->cleanup(sid, ds); return ok_t{}; },
+                         [](expected<ok_t>) {});
+    }
+    if (rec->state == "creating" || rec->state == "destroying") {
+      cfg.store->erase(storage::family::sandboxes, id);  // never acknowledged / already asked away
+    } else {
+      rec->state = "lost";
+      cfg.store->put_record(storage::family::sandboxes, *rec);
+    }
+  }
+}
+
+void on_child_down(self_ptr self, const caf::down_msg& dm) {
+  auto& st = self->state;
+  auto it = st.ids.find(dm.source);
+  if (it == st.ids.end()) return;
+  auto id = it->second;
+  st.ids.erase(it);
+  st.sandboxes.erase(id);
+  if (!dm.reason || dm.reason == caf::exit_reason::user_shutdown) return;
+  // A crash: the sandbox itself may be fine. Respawn its actor from the record.
+  spdlog::error("sandbox {}: actor crashed ({}); restarting it", id, caf::to_string(dm.reason));
+  auto rec = st.cfg.store->get_record<storage::sandbox_record>(storage::family::sandboxes, id);
+  if (!rec || !rec->has_value() || (*rec)->state != "running") return;
+  if (auto env = env_for(st.cfg, **rec)) start_child(self, **rec, *env, start_mode::adopt);
+}
+
 }  // namespace
 
 node_actor spawn_node(caf::actor_system& sys, node_settings settings) {
-  auto fn = [](node_actor::stateful_pointer<node_state> self,
-               node_settings cfg) -> node_actor::behavior_type {
+  auto fn = [](self_ptr self, node_settings cfg) -> node_actor::behavior_type {
     self->state.cfg = std::move(cfg);
     self->state.started_at = now_rfc3339();
+    self->set_down_handler([self](caf::down_msg& dm) { on_child_down(self, dm); });
+    self->set_exit_handler([self](caf::exit_msg& em) {
+      // Sandboxes outlive the daemon: stop their actors, never the sandboxes themselves.
+      for (auto& [id, c] : self->state.sandboxes) self->send_exit(c.hdl, em.reason);
+      self->quit(em.reason);
+    });
+    recover(self);
     return {
         [self](info_atom) -> std::string {
           auto& c = self->state.cfg;
@@ -46,9 +176,9 @@ node_actor spawn_node(caf::actor_system& sys, node_settings settings) {
                                                {"address", c.address},
                                                {"state", "up"},
                                                {"started_at", self->state.started_at},
-                                               {"sandboxes", 0}}})},
+                                               {"sandboxes", self->state.sandboxes.size()}}})},
                        {"drivers", driver_capabilities(c)},
-                       {"images", c.list_images ? c.list_images() : std::vector<std::string>{}}};
+                       {"images", c.images ? c.images->list() : std::vector<std::string>{}}};
           return info.dump();
         },
         [self](mint_key_atom, const std::string& tenant,
@@ -74,12 +204,72 @@ node_actor spawn_node(caf::actor_system& sys, node_settings settings) {
           return true;
         },
         [self](tree_atom) -> std::string {
-          auto& c = self->state.cfg;
-          json node = {{"kind", "node"}, {"id", c.node_id}, {"state", "up"},
-                       {"children", json::array()}};
+          auto& st = self->state;
+          json children = json::array();
+          for (auto& [id, c] : st.sandboxes) {
+            auto rec = st.cfg.store->get_record<storage::sandbox_record>(storage::family::sandboxes, id);
+            std::string state = rec && rec->has_value() ? (*rec)->state : "unknown";
+            children.push_back({{"kind", "sandbox"}, {"id", id}, {"state", state},
+                                {"tenant", c.tenant}, {"children", json::array()}});
+          }
+          json node = {{"kind", "node"}, {"id", st.cfg.node_id}, {"state", "up"}, {"children", children}};
           return json{{"nodes", json::array({node})}}.dump();
         },
-        [](count_atom) -> std::string { return json{{"node", 1}}.dump(); },
+        [self](count_atom) -> std::string {
+          return json{{"node", 1}, {"sandbox", self->state.sandboxes.size()}}.dump();
+        },
+        [self](create_atom, const std::string& encoded) -> caf::result<std::string> {
+          auto& cfg = self->state.cfg;
+          auto rec = storage::decode<storage::sandbox_record>(encoded);
+          if (!rec) return to_caf(rec.err());
+          if (rec->vcpus > static_cast<int>(std::thread::hardware_concurrency()))
+            return to_caf(make_error(errc::unavailable, "vcpus " + std::to_string(rec->vcpus) + " is more than node " +
+                                                            cfg.node_id + " has (" +
+                                                            std::to_string(std::thread::hardware_concurrency()) + ")"));
+          if (static_cast<uint64_t>(rec->mem_mib) > host_mem_mib())
+            return to_caf(make_error(errc::unavailable, "mem_mib " + std::to_string(rec->mem_mib) +
+                                                            " is more than node " + cfg.node_id + " has (" +
+                                                            std::to_string(host_mem_mib()) + " MiB)"));
+          auto env = env_for(cfg, *rec);
+          if (!env) return to_caf(env.err());
+          rec->id = new_sandbox_id();
+          rec->state = "creating";
+          rec->node = cfg.node_id;
+          rec->created_at = now_rfc3339();
+          if (auto st = cfg.store->put_record(storage::family::sandboxes, *rec); !st) return to_caf(st.err());
+          start_child(self, *rec, *env, start_mode::create);
+          return self->delegate(self->state.sandboxes[rec->id].hdl, ready_atom::value);
+        },
+        [self](list_atom, const std::string& tenant, bool admin) -> caf::result<std::string> {
+          auto all = self->state.cfg.store->scan(storage::family::sandboxes);
+          if (!all) return to_caf(all.err());
+          json out = json::array();
+          for (auto& [id, raw] : *all) {
+            auto rec = storage::decode<storage::sandbox_record>(raw);
+            if (rec && (admin || rec->tenant == tenant)) out.push_back(raw);
+          }
+          return out.dump();
+        },
+        [self](get_atom, const std::string& id, const std::string& tenant, bool admin) -> caf::result<std::string> {
+          if (auto* c = find_child(self, id, tenant, admin)) return self->delegate(c->hdl, get_atom::value);
+          auto rec = stored_record(self, id, tenant, admin);
+          if (!rec) return to_caf(rec.err());
+          return storage::encode(*rec);
+        },
+        [self](link_atom, const std::string& id, const std::string& tenant, bool admin) -> caf::result<sandbox_link_ptr> {
+          if (auto* c = find_child(self, id, tenant, admin)) return self->delegate(c->hdl, link_atom::value);
+          auto rec = stored_record(self, id, tenant, admin);
+          if (!rec) return to_caf(rec.err());
+          return to_caf(make_error(errc::conflict, "sandbox " + id + " is " + rec->state));
+        },
+        [self](destroy_atom, const std::string& id, const std::string& tenant, bool admin) -> caf::result<std::string> {
+          if (auto* c = find_child(self, id, tenant, admin)) return self->delegate(c->hdl, destroy_atom::value);
+          auto rec = stored_record(self, id, tenant, admin);
+          if (!rec) return to_caf(rec.err());
+          // A lost sandbox: nothing left to measure; forget it.
+          self->state.cfg.store->erase(storage::family::sandboxes, id);
+          return destroy_stats_json(vmm::usage{}, 0);
+        },
     };
   };
   return sys.spawn(fn, std::move(settings));

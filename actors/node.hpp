@@ -11,10 +11,12 @@
 #include <caf/replies_to.hpp>
 #include <caf/atom.hpp>
 
+#include "actors/sandbox.hpp"
 #include "storage/meta_store.hpp"
 #include "vmm/driver.hpp"
 
 namespace warren::auth { class key_registry; }
+namespace warren::storage { class image_store; }
 
 namespace warren::actors {
 
@@ -23,6 +25,8 @@ using mint_key_atom = caf::atom_constant<caf::atom("mintkey")>;
 using revoke_key_atom = caf::atom_constant<caf::atom("revokekey")>;
 using tree_atom = caf::atom_constant<caf::atom("tree")>;
 using count_atom = caf::atom_constant<caf::atom("count")>;
+using create_atom = caf::atom_constant<caf::atom("create")>;
+using list_atom = caf::atom_constant<caf::atom("list")>;
 
 // Everything a node needs from the daemon that started it. Not a message: stays local.
 struct node_settings {
@@ -32,8 +36,12 @@ struct node_settings {
   std::shared_ptr<storage::meta_store> store;
   auth::key_registry* keys = nullptr;
   std::map<std::string, std::shared_ptr<vmm::driver>> drivers;  // "jail" → driver
-  std::function<std::vector<std::string>()> list_images;       // image names for /v1/info
+  std::shared_ptr<storage::image_store> images;
+  boost::asio::io_context* agent_io = nullptr;  // where agent connections live
 };
+
+// Who asks: every sandbox call carries it; another tenant's sandbox answers not_found.
+// (tenant, admin) as two plain message elements.
 
 using node_actor = caf::typed_actor<
     // /v1/info as JSON text.
@@ -45,7 +53,15 @@ using node_actor = caf::typed_actor<
     // The supervision tree as JSON text (/v1/admin/actors).
     caf::replies_to<tree_atom>::with<std::string>,
     // Live actors by kind as JSON text ({"node": 1, "sandbox": 3, ...}) for /metrics.
-    caf::replies_to<count_atom>::with<std::string>>;
+    caf::replies_to<count_atom>::with<std::string>,
+    // (encoded sandbox_record with the request's fields and tenant) → record once running.
+    caf::replies_to<create_atom, std::string>::with<std::string>,
+    // (tenant, admin) → JSON array of encoded records.
+    caf::replies_to<list_atom, std::string, bool>::with<std::string>,
+    // (id, tenant, admin) → encoded record.
+    caf::replies_to<get_atom, std::string, std::string, bool>::with<std::string>,
+    caf::replies_to<link_atom, std::string, std::string, bool>::with<sandbox_link_ptr>,
+    caf::replies_to<destroy_atom, std::string, std::string, bool>::with<std::string>>;
 
 node_actor spawn_node(caf::actor_system& sys, node_settings settings);
 

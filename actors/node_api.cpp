@@ -60,4 +60,29 @@ void node_api::actor_counts(reply_fn<std::string> reply) const {
       count_atom::value);
 }
 
+void node_api::create_sandbox(std::string encoded, reply_fn<std::string> reply) const {
+  ask(impl_->sys, impl_->node, reply, [reply](std::string& s) { reply(std::move(s)); },
+      create_atom::value, std::move(encoded));
+}
+
+void node_api::list_sandboxes(principal who, reply_fn<std::string> reply) const {
+  ask(impl_->sys, impl_->node, reply, [reply](std::string& s) { reply(std::move(s)); },
+      list_atom::value, who.tenant, who.admin);
+}
+
+void node_api::get_sandbox(std::string id, principal who, reply_fn<std::string> reply) const {
+  ask(impl_->sys, impl_->node, reply, [reply](std::string& s) { reply(std::move(s)); },
+      get_atom::value, std::move(id), who.tenant, who.admin);
+}
+
+void node_api::sandbox_link(std::string id, principal who, reply_fn<sandbox_link_ptr> reply) const {
+  ask(impl_->sys, impl_->node, reply, [reply](sandbox_link_ptr& l) { reply(std::move(l)); },
+      link_atom::value, std::move(id), who.tenant, who.admin);
+}
+
+void node_api::destroy_sandbox(std::string id, principal who, reply_fn<std::string> reply) const {
+  ask(impl_->sys, impl_->node, reply, [reply](std::string& s) { reply(std::move(s)); },
+      destroy_atom::value, std::move(id), who.tenant, who.admin);
+}
+
 }  // namespace warren::actors

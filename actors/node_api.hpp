@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 
+#include "actors/sandbox_link.hpp"
 #include "core/error.hpp"
 
 namespace caf { class actor_system; }
@@ -15,6 +16,12 @@ namespace warren::actors {
 
 template <class T>
 using reply_fn = std::function<void(expected<T>)>;
+
+// Who asks, for the tenancy check every sandbox call makes.
+struct principal {
+  std::string tenant;
+  bool admin = false;
+};
 
 struct minted_key {
   std::string key_id, key, created_at;
@@ -31,6 +38,13 @@ class node_api {
   void revoke_key(std::string key_id, reply_fn<bool> reply) const;
   void actor_tree(reply_fn<std::string> reply) const;
   void actor_counts(reply_fn<std::string> reply) const;
+
+  // Sandboxes. Records travel as storage::encode text; another tenant's id is not_found.
+  void create_sandbox(std::string encoded_record, reply_fn<std::string> reply) const;
+  void list_sandboxes(principal who, reply_fn<std::string> reply) const;
+  void get_sandbox(std::string id, principal who, reply_fn<std::string> reply) const;
+  void sandbox_link(std::string id, principal who, reply_fn<sandbox_link_ptr> reply) const;
+  void destroy_sandbox(std::string id, principal who, reply_fn<std::string> reply) const;
 
  private:
   struct impl;

@@ -10,13 +10,20 @@ namespace warren::net {
 
 using json = nlohmann::json;
 
-api::api(std::shared_ptr<actors::node_api> node, auth::key_registry& keys, std::shared_ptr<metrics> m)
-    : node_(std::move(node)), keys_(keys), metrics_(std::move(m)) {
+api::api(std::shared_ptr<actors::node_api> node, auth::key_registry& keys, std::shared_ptr<metrics> m,
+         std::string default_image)
+    : node_(std::move(node)), keys_(keys), metrics_(std::move(m)), default_image_(std::move(default_image)) {
   add("GET", "/v1/info", &api::info, false);
   add("GET", "/metrics", &api::metrics_text, true);
   add("POST", "/v1/admin/keys", &api::mint_key, true);
   add("DELETE", "/v1/admin/keys/{keyid}", &api::revoke_key, true);
   add("GET", "/v1/admin/actors", &api::actor_tree, true);
+  add("POST", "/v1/sandboxes", &api::create_sandbox, false);
+  add("GET", "/v1/sandboxes", &api::list_sandboxes, false);
+  add("GET", "/v1/sandboxes/{id}", &api::get_sandbox, false);
+  add("DELETE", "/v1/sandboxes/{id}", &api::destroy_sandbox, false);
+  add("POST", "/v1/sandboxes/{id}/exec", &api::exec, false);
+  add("POST", "/v1/sandboxes/{id}/exec/stream", &api::exec_stream, false);
 }
 
 void api::add(std::string method, std::string pattern, handler h, bool admin_only) {

@@ -14,7 +14,8 @@ namespace warren::net {
 
 class api {
  public:
-  api(std::shared_ptr<actors::node_api> node, auth::key_registry& keys, std::shared_ptr<metrics> m);
+  api(std::shared_ptr<actors::node_api> node, auth::key_registry& keys, std::shared_ptr<metrics> m,
+      std::string default_image);
   void dispatch(const exchange_ptr& ex);
 
   struct context {  // one authenticated, routed request
@@ -34,9 +35,23 @@ class api {
   void revoke_key(const context& c);
   void actor_tree(const context& c);
 
+  // sandboxes (api_sandboxes.cpp)
+  void create_sandbox(const context& c);
+  void list_sandboxes(const context& c);
+  void get_sandbox(const context& c);
+  void destroy_sandbox(const context& c);
+  // exec (api_exec.cpp)
+  void exec(const context& c);
+  void exec_stream(const context& c);
+
+  // The {id} parameter if it is a well-formed sandbox id; otherwise answers 404 and false.
+  static bool check_sandbox_id(const context& c, std::string& id);
+  static actors::principal principal(const context& c) { return {c.who.tenant, c.who.admin}; }
+
   std::shared_ptr<actors::node_api> node_;
   auth::key_registry& keys_;
   std::shared_ptr<metrics> metrics_;
+  std::string default_image_;
   router router_;
   struct route_entry {
     handler h;

@@ -48,6 +48,16 @@ class exchange {
   virtual void respond(http_response r) = 0;
   // The route's name for metrics and logs ("/v1/sandboxes/{id}").
   virtual void set_route(std::string route) = 0;
+
+  // A streamed response (SSE, chunked) instead of respond(): start once, write chunks, end.
+  // Each write's `done(ok)` fires when its bytes left for the client (send the next one then:
+  // that is the backpressure). `on_gone` fires once if the client disconnects before end().
+  // The connection closes after a streamed response.
+  virtual void start_stream(int status, std::string content_type,
+                            std::vector<std::pair<std::string, std::string>> headers,
+                            std::function<void()> on_gone) = 0;
+  virtual void write(std::string chunk, std::function<void(bool ok)> done) = 0;
+  virtual void end() = 0;
 };
 using exchange_ptr = std::shared_ptr<exchange>;
 

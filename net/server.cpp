@@ -4,6 +4,7 @@
 #include "net/server.hpp"
 
 #include <atomic>
+#include <deque>
 #include <thread>
 #include <vector>
 
@@ -84,8 +85,117 @@ class session : public std::enable_shared_from_this<session<Stream>> {
                       });
   }
 
+  // --- streamed responses (all on this session's strand) ---
+  void stream_start(int status, std::string ctype, std::vector<std::pair<std::string, std::string>> hdrs,
+                    std::function<void()> on_gone, std::string method, std::string path, std::string route,
+                    clock_type::time_point t0) {
+    stream_log_ = {method, path, route, status, t0};
+    on_gone_ = std::move(on_gone);
+    stream_head_.emplace();
+    stream_head_->version(11);
+    stream_head_->result(static_cast<http::status>(status));
+    stream_head_->set(http::field::server, "warren/" WARREN_VERSION);
+    stream_head_->set(http::field::content_type, ctype);
+    stream_head_->set(http::field::cache_control, "no-cache");
+    for (auto& [k, v] : hdrs) stream_head_->insert(k, v);
+    stream_head_->keep_alive(false);
+    stream_head_->chunked(true);
+    stream_sr_.emplace(*stream_head_);
+    streaming_ = true;
+    writing_ = true;
+    http::async_write_header(stream_, *stream_sr_, [self = this->shared_from_this()](beast::error_code ec, size_t) {
+      self->writing_ = false;
+      if (ec) return self->stream_failed();
+      self->watch_for_close();
+      self->pump();
+    });
+  }
+
+  void stream_write(std::string chunk, std::function<void(bool)> done) {
+    if (!streaming_ || stream_dead_) {
+      if (done) done(false);
+      return;
+    }
+    if (chunk.empty()) {
+      if (done) done(true);
+      return;
+    }
+    char head[32];
+    int n = std::snprintf(head, sizeof head, "%zx\r\n", chunk.size());
+    queue_.push_back({std::string(head, n) + std::move(chunk) + "\r\n", std::move(done)});
+    pump();
+  }
+
+  void stream_end() {
+    if (!streaming_ || stream_dead_ || ended_) return;
+    ended_ = true;
+    queue_.push_back({"0\r\n\r\n", {}});
+    pump();
+  }
+
  private:
   class exchange_impl;
+
+  struct pending_write {
+    std::string bytes;
+    std::function<void(bool)> done;
+  };
+
+  void pump() {
+    if (writing_ || stream_dead_) return;
+    if (queue_.empty()) {
+      if (ended_) finish_stream();
+      return;
+    }
+    writing_ = true;
+    auto w = std::make_shared<pending_write>(std::move(queue_.front()));
+    queue_.pop_front();
+    asio::async_write(stream_, asio::buffer(w->bytes), [self = this->shared_from_this(), w](beast::error_code ec, size_t) {
+      self->writing_ = false;
+      if (w->done) w->done(!ec);
+      if (ec) return self->stream_failed();
+      self->pump();
+    });
+  }
+
+  // The client sends nothing more on a streamed exchange; a read that ends means it left.
+  void watch_for_close() {
+    auto buf = std::make_shared<std::array<char, 512>>();
+    beast::get_lowest_layer(stream_).expires_never();
+    stream_.async_read_some(asio::buffer(*buf), [self = this->shared_from_this(), buf](beast::error_code ec, size_t) {
+      if (self->ended_ && !self->writing_ && self->queue_.empty()) return;
+      if (ec) return self->stream_failed();
+      self->watch_for_close();
+    });
+  }
+
+  void stream_failed() {
+    if (stream_dead_) return;
+    stream_dead_ = true;
+    for (auto& w : queue_)
+      if (w.done) w.done(false);
+    queue_.clear();
+    if (!ended_ && on_gone_) on_gone_();
+    on_gone_ = {};
+    log_stream(" (client gone)");
+    beast::error_code ec;
+    lowest(stream_).close(ec);
+  }
+
+  void finish_stream() {
+    if (stream_dead_) return;
+    stream_dead_ = true;
+    on_gone_ = {};
+    log_stream("");
+    close();
+  }
+
+  void log_stream(const char* note) {
+    --srv_.in_flight;
+    double ms = std::chrono::duration<double, std::milli>(clock_type::now() - stream_log_.t0).count();
+    spdlog::info("{} {} {} {:.1f}ms stream{}", stream_log_.method, stream_log_.path, stream_log_.status, ms, note);
+    srv_.stats->observe(stream_log_.method, stream_log_.route, stream_log_.status, ms);
+  }
 
   void on_handshake(beast::error_code ec) {
     if (ec) return;  // a client that cannot do TLS: nothing to answer
@@ -189,6 +299,17 @@ class session : public std::enable_shared_from_this<session<Stream>> {
   std::optional<http::request_parser<http::string_body>> parser_;
   bool linger = false;
   size_t drained_ = 0;
+  // streamed response state
+  struct {
+    std::string method, path, route;
+    int status = 0;
+    clock_type::time_point t0;
+  } stream_log_;
+  std::optional<http::response<http::empty_body>> stream_head_;
+  std::optional<http::response_serializer<http::empty_body>> stream_sr_;
+  std::deque<pending_write> queue_;
+  std::function<void()> on_gone_;
+  bool streaming_ = false, writing_ = false, ended_ = false, stream_dead_ = false;
 };
 
 template <class Stream>
@@ -204,6 +325,27 @@ class session<Stream>::exchange_impl : public exchange {
                [s, r = std::move(r), m = req.method, p = req.path, route = route_, t0 = t0_,
                 ka = keep_alive]() mutable { s->finish(std::move(r), m, p, route, t0, ka); });
   }
+  void start_stream(int status, std::string ctype, std::vector<std::pair<std::string, std::string>> hdrs,
+                    std::function<void()> on_gone) override {
+    if (done_.exchange(true)) return;
+    auto s = s_;
+    asio::post(s->stream_.get_executor(), [s, status, ctype = std::move(ctype), hdrs = std::move(hdrs),
+                                           on_gone = std::move(on_gone), m = req.method, p = req.path,
+                                           route = route_, t0 = t0_]() mutable {
+      s->stream_start(status, std::move(ctype), std::move(hdrs), std::move(on_gone), m, p, route, t0);
+    });
+  }
+  void write(std::string chunk, std::function<void(bool)> done) override {
+    auto s = s_;
+    asio::post(s->stream_.get_executor(), [s, c = std::move(chunk), d = std::move(done)]() mutable {
+      s->stream_write(std::move(c), std::move(d));
+    });
+  }
+  void end() override {
+    auto s = s_;
+    asio::post(s->stream_.get_executor(), [s] { s->stream_end(); });
+  }
+
   http_request req;
   bool keep_alive = true;
 

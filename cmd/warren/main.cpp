@@ -6,7 +6,9 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "cmd/warren/image_cmd.hpp"
 #include "cmd/warren/serve.hpp"
+#include "vmm/jail/jail_driver.hpp"
 
 namespace {
 const char* usage =
@@ -14,12 +16,16 @@ const char* usage =
     "\n"
     "commands:\n"
     "  serve [--data-dir DIR] [--listen HOST:PORT] [--config FILE]   run a node\n"
+    "  image build|import|ls                                         manage images\n"
     "  version                                                       print the version\n"
     "\n"
     "Run `warren <command> --help` for a command's options.\n";
 }
 
 int main(int argc, char** argv) {
+  // The jail's single-threaded setup helper: re-exec'd by the driver, never by a user.
+  if (argc > 1 && std::string(argv[1]) == warren::vmm::jail_init_subcommand)
+    return warren::vmm::jail_init_main(argc, argv);
   // Logs go to stderr; stdout carries only what a command prints for its user.
   spdlog::set_default_logger(spdlog::stderr_color_mt("warren"));
   std::vector<std::string> args(argv + 1, argv + argc);
@@ -30,6 +36,7 @@ int main(int argc, char** argv) {
   auto cmd = args[0];
   args.erase(args.begin());
   if (cmd == "serve") return warren::cmd::serve_main(args);
+  if (cmd == "image") return warren::cmd::image_main(args);
   if (cmd == "version" || cmd == "--version") {
     std::cout << "warren " << WARREN_VERSION << "\n";
     return 0;

@@ -23,7 +23,12 @@
 #include "net/auth/api_keys.hpp"
 #include "net/auth/key_registry.hpp"
 #include "net/server.hpp"
+#include "storage/image_store.hpp"
 #include "storage/meta_store.hpp"
+#include "vmm/jail/jail_driver.hpp"
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 
 namespace warren::cmd {
 namespace fs = std::filesystem;
@@ -79,6 +84,13 @@ status load_keys(storage::meta_store& store, auth::key_registry& keys) {
   return warren::ok();
 }
 
+// The agent binary sits next to the warren binary (build/bin/, or the install prefix).
+std::string agent_path() {
+  std::error_code ec;
+  auto self = fs::read_symlink("/proc/self/exe", ec);
+  return (self.parent_path() / "warren-agent").string();
+}
+
 bool split_listen(const std::string& l, std::string& host, uint16_t& port) {
   auto c = l.rfind(':');
   if (c == std::string::npos) return false;
@@ -127,6 +139,17 @@ int serve_main(std::vector<std::string> args) {
   if (auto st = load_keys(*store, keys); !st) return std::cerr << st.err().message << "\n", 1;
   if (auto st = ensure_admin_key(dir, *store, keys); !st) return std::cerr << st.err().message << "\n", 1;
 
+  // Agent connections run on their own I/O thread: their callbacks never wait on HTTP clients.
+  boost::asio::io_context agent_io;
+  auto agent_work = boost::asio::make_work_guard(agent_io);
+  std::thread agent_thread([&agent_io] { agent_io.run(); });
+
+  vmm::jail_config jc;
+  jc.data_dir = dir.string();
+  jc.agent_path = agent_path();
+  std::shared_ptr<vmm::driver> jail = vmm::make_jail_driver(jc);
+  auto images = std::make_shared<storage::image_store>(dir.string());
+
   int rc = 0;
   {
     caf::actor_system sys{cfg};
@@ -151,9 +174,12 @@ int serve_main(std::vector<std::string> args) {
     ns.data_dir = dir.string();
     ns.store = store;
     ns.keys = &keys;
+    ns.drivers["jail"] = jail;
+    ns.images = images;
+    ns.agent_io = &agent_io;
     auto node = actors::spawn_node(sys, std::move(ns));
     auto node_api = std::make_shared<actors::node_api>(sys, &node);
-    rest = std::make_shared<net::api>(node_api, keys, stats);
+    rest = std::make_shared<net::api>(node_api, keys, stats, cfg.default_image);
     if (!bound) {
       std::cerr << "warren serve: " << bound.err().message << "\n";
       rc = 1;
@@ -168,6 +194,9 @@ int serve_main(std::vector<std::string> args) {
     }
     caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
   }  // the actor system waits for its actors here
+  agent_work.reset();
+  agent_io.stop();
+  agent_thread.join();
   store.reset();  // RocksDB closes cleanly
   spdlog::info("stopped");
   return rc;

@@ -1,0 +1,279 @@
+// actors/sandbox.cpp — the sandbox actor's state machine. Driver calls block, so they run on
+// detached workers (actors/blocking.hpp); everything else is message handling.
+#include "actors/sandbox.hpp"
+
+#include <caf/all.hpp>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include <future>
+
+#include "actors/blocking.hpp"
+#include "actors/caf_error.hpp"
+#include "vmm/agent/client.hpp"
+
+namespace warren::actors {
+namespace {
+
+using clock_type = std::chrono::steady_clock;
+constexpr auto tick_interval = std::chrono::seconds(2);
+constexpr auto agent_connect_timeout = std::chrono::seconds(15);
+
+struct booted {
+  vmm::instance inst;
+  std::shared_ptr<agent::client> agent;
+};
+
+}  // namespace
+}  // namespace warren::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::actors::job_result<warren::actors::booted>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::actors::job_result<warren::vmm::usage>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::actors::job_result<warren::ok_t>)
+
+namespace warren::actors {
+namespace {
+
+struct sandbox_state {
+  storage::sandbox_record rec;
+  sandbox_env env;
+  std::optional<vmm::instance> inst;
+  std::shared_ptr<agent::client> agent;
+  std::shared_ptr<activity> act = std::make_shared<activity>();
+  // Requests that arrived while creating; run once the boot settles (nullptr = it succeeded).
+  std::vector<std::function<void(const error*)>> waiting;
+  clock_type::time_point started = clock_type::now();
+  uint64_t last_cpu_ns = 0;
+  bool destroying = false;
+  static inline const char* name = "sandbox";
+};
+
+using self_ptr = sandbox_actor::stateful_pointer<sandbox_state>;
+
+vmm::sandbox_spec spec_of(const storage::sandbox_record& r, const std::string& rootfs) {
+  vmm::sandbox_spec s;
+  s.id = r.id;
+  s.image = r.image;
+  s.image_rootfs = rootfs;
+  s.vcpus = r.vcpus;
+  s.mem_mib = r.mem_mib;
+  s.disk_mib = r.disk_mib;
+  s.network_profile = r.network_profile;
+  s.env = r.env;
+  return s;
+}
+
+// Connects to the agent from a worker thread (the client itself is asynchronous).
+expected<std::shared_ptr<agent::client>> connect_agent(boost::asio::io_context& io, const std::string& path) {
+  auto p = std::make_shared<std::promise<expected<std::shared_ptr<agent::client>>>>();
+  auto f = p->get_future();
+  agent::client::connect(io, path, [p](expected<std::shared_ptr<agent::client>> r) { p->set_value(std::move(r)); });
+  if (f.wait_for(agent_connect_timeout) != std::future_status::ready)
+    return make_error(errc::unavailable, "the sandbox's agent did not answer at " + path);
+  return f.get();
+}
+
+status persist(self_ptr self) {
+  auto st = self->state.env.store->put_record(storage::family::sandboxes, self->state.rec);
+  if (!st) spdlog::error("sandbox {}: cannot write its record: {}", self->state.rec.id, st.err().message);
+  return st;
+}
+
+void settle_waiters(self_ptr self, const error* e) {
+  auto waiting = std::move(self->state.waiting);
+  self->state.waiting.clear();
+  for (auto& w : waiting) w(e);
+}
+
+void schedule_tick(self_ptr self) { self->delayed_send(self, tick_interval, tick_atom::value); }
+
+void on_booted(self_ptr self, start_mode mode, expected<booted> r) {
+  auto& st = self->state;
+  if (!r) {
+    auto e = r.err();
+    if (mode == start_mode::create) {
+      spdlog::warn("sandbox {}: create failed: {}", st.rec.id, e.message);
+      st.env.store->erase(storage::family::sandboxes, st.rec.id);
+    } else {
+      spdlog::warn("sandbox {}: not re-adopted ({}); marking it lost", st.rec.id, e.message);
+      auto driver = st.env.driver;
+      auto id = st.rec.id, ds = st.rec.driver_state;
+      run_blocking<ok_t>(self, [driver, id, ds]() -> expected<ok_t> { driver->cleanup(id, ds); return ok_t{}; },
+                         [](expected<ok_t>) {});
+      st.rec.state = "lost";
+      persist(self);
+    }
+    settle_waiters(self, &e);
+    self->quit();
+    return;
+  }
+  st.inst = r->inst;
+  st.agent = r->agent;
+  st.rec.state = "running";
+  st.rec.agent_socket = r->inst.agent_socket;
+  st.rec.driver_state = r->inst.driver_state;
+  if (mode == start_mode::create)
+    st.rec.create_ms = std::chrono::duration<double, std::milli>(clock_type::now() - st.started).count();
+  if (auto ps = persist(self); !ps) {
+    auto e = ps.err();
+    settle_waiters(self, &e);
+    return;
+  }
+  spdlog::info("sandbox {}: running ({} in {:.1f} ms)", st.rec.id,
+               mode == start_mode::create ? "created" : "re-adopted", st.rec.create_ms);
+  settle_waiters(self, nullptr);
+  schedule_tick(self);
+}
+
+void boot(self_ptr self, start_mode mode) {
+  auto& st = self->state;
+  auto spec = spec_of(st.rec, st.env.image_rootfs);
+  auto driver = st.env.driver;
+  auto* io = st.env.agent_io;
+  auto ds = st.rec.driver_state;
+  run_blocking<booted>(
+      self,
+      [spec, driver, io, ds, mode]() -> expected<booted> {
+        auto inst = mode == start_mode::create ? driver->create(spec) : driver->adopt(spec, ds);
+        if (!inst) return inst.err();
+        auto cl = connect_agent(*io, inst->agent_socket);
+        if (!cl) {
+          if (mode == start_mode::create) driver->destroy(*inst);
+          return cl.err();
+        }
+        return booted{*inst, *cl};
+      },
+      [self, mode](expected<booted> r) { on_booted(self, mode, std::move(r)); });
+}
+
+uint64_t uptime_ms(self_ptr self) {
+  return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                   clock_type::now() - self->state.started).count());
+}
+
+// Tears the sandbox down; `done` gets the DestroyStats JSON or the error.
+void teardown(self_ptr self, std::function<void(expected<std::string>)> done) {
+  auto& st = self->state;
+  if (st.destroying) return done(make_error(errc::conflict, "sandbox " + st.rec.id + " is already being destroyed"));
+  st.destroying = true;
+  st.rec.state = "destroying";
+  persist(self);
+  if (st.agent) st.agent->close();
+  st.agent.reset();
+  auto driver = st.env.driver;
+  auto inst = *st.inst;
+  auto up = uptime_ms(self);
+  run_blocking<vmm::usage>(self, [driver, inst] { return driver->destroy(inst); },
+                           [self, done, up](expected<vmm::usage> u) {
+                             auto& st = self->state;
+                             if (!u) {
+                               spdlog::error("sandbox {}: destroy failed: {}", st.rec.id, u.err().message);
+                               done(u.err());
+                               self->quit();
+                               return;
+                             }
+                             st.env.store->erase(storage::family::sandboxes, st.rec.id);
+                             spdlog::info("sandbox {}: destroyed", st.rec.id);
+                             done(destroy_stats_json(*u, up));
+                             self->quit();
+                           });
+}
+
+void on_tick(self_ptr self) {
+  auto& st = self->state;
+  if (st.destroying || !st.inst) return;
+  auto now = activity::now_ns();
+  if (st.act->open_streams.load() > 0) st.act->touch();
+  if (auto u = st.env.driver->stats(*st.inst)) {
+    // A sandbox whose processes use CPU is busy, not idle (long agent jobs must survive).
+    if (u->cpu_usage_ns > st.last_cpu_ns + 5'000'000 && st.last_cpu_ns != 0) st.act->touch();
+    st.last_cpu_ns = u->cpu_usage_ns;
+  }
+  auto idle_s = (now - st.act->last_ns.load()) / 1'000'000'000;
+  if (st.rec.sandbox_timeout > 0 && idle_s >= st.rec.sandbox_timeout) {
+    spdlog::info("sandbox {}: idle for {} s (sandbox_timeout {}); destroying", st.rec.id, idle_s,
+                 st.rec.sandbox_timeout);
+    teardown(self, [](expected<std::string>) {});
+    return;
+  }
+  schedule_tick(self);
+}
+
+template <class T>
+caf::result<T> to_result(expected<T> r) {
+  if (r) return std::move(*r);
+  return to_caf(r.err());
+}
+
+// Runs `fn` (→ expected<T>) now if running, after the boot if creating, or fails with why not.
+template <class T, class Fn>
+caf::result<T> when_running(self_ptr self, Fn fn) {
+  auto& st = self->state;
+  if (st.destroying) return to_caf(make_error(errc::not_found, "sandbox " + st.rec.id + " is being destroyed"));
+  if (st.inst) return to_result<T>(fn());
+  auto rp = self->template make_response_promise<T>();
+  st.waiting.push_back([rp, fn](const error* e) mutable {
+    if (e) return rp.deliver(to_caf(*e)), void();
+    expected<T> r = fn();
+    if (r) rp.deliver(std::move(*r));
+    else rp.deliver(to_caf(r.err()));
+  });
+  return rp;
+}
+
+}  // namespace
+
+std::string destroy_stats_json(const vmm::usage& u, uint64_t uptime) {
+  return nlohmann::json{{"cpu_ms", u.cpu_ms},
+                        {"mem_peak_bytes", u.mem_peak_bytes},
+                        {"disk_used_bytes", u.disk_used_bytes},
+                        {"uptime_ms", uptime}}
+      .dump();
+}
+
+sandbox_actor spawn_sandbox(caf::actor_system& sys, storage::sandbox_record rec, sandbox_env env,
+                            start_mode mode) {
+  auto fn = [](self_ptr self, storage::sandbox_record rec, sandbox_env env,
+               start_mode mode) -> sandbox_actor::behavior_type {
+    self->state.rec = std::move(rec);
+    self->state.env = std::move(env);
+    boot(self, mode);
+    return {
+        [self](get_atom) -> std::string {
+          self->state.act->touch();
+          return storage::encode(self->state.rec);
+        },
+        [self](ready_atom) -> caf::result<std::string> {
+          return when_running<std::string>(self, [self]() -> expected<std::string> {
+            return storage::encode(self->state.rec);
+          });
+        },
+        [self](link_atom) -> caf::result<sandbox_link_ptr> {
+          return when_running<sandbox_link_ptr>(self, [self]() -> expected<sandbox_link_ptr> {
+            auto& st = self->state;
+            if (!st.agent || !st.agent->connected())
+              return make_error(errc::unavailable, "sandbox " + st.rec.id + " has lost its agent connection");
+            st.act->touch();
+            return std::make_shared<sandbox_link>(sandbox_link{st.rec.id, st.agent, st.rec.timeout, st.act});
+          });
+        },
+        [self](destroy_atom) -> caf::result<std::string> {
+          auto rp = self->make_response_promise<std::string>();
+          auto run = [self, rp](const error* e) mutable {
+            if (e) return rp.deliver(to_caf(*e)), void();
+            teardown(self, [rp](expected<std::string> r) mutable {
+              if (r) rp.deliver(*r);
+              else rp.deliver(to_caf(r.err()));
+            });
+          };
+          if (self->state.inst || self->state.destroying) run(nullptr);
+          else self->state.waiting.push_back(run);
+          return rp;
+        },
+        [self](tick_atom) { on_tick(self); },
+    };
+  };
+  return sys.spawn(fn, std::move(rec), std::move(env), mode);
+}
+
+}  // namespace warren::actors

@@ -1,0 +1,60 @@
+// actors/sandbox.hpp — the sandbox actor: one per sandbox, supervised by its node. Owns the
+// sandbox's state machine (creating → running → destroying → gone; lost), its agent
+// connection, the idle timeout, and every write of its record to RocksDB.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include <caf/atom.hpp>
+#include <caf/fwd.hpp>
+#include <caf/replies_to.hpp>
+#include <caf/typed_actor.hpp>
+
+#include "actors/sandbox_link.hpp"
+#include "storage/meta_store.hpp"
+#include "storage/records.hpp"
+#include "vmm/driver.hpp"
+
+namespace boost::asio { class io_context; }
+
+namespace warren::actors {
+
+using get_atom = caf::atom_constant<caf::atom("get")>;
+using ready_atom = caf::atom_constant<caf::atom("ready")>;
+using link_atom = caf::atom_constant<caf::atom("link")>;
+using destroy_atom = caf::atom_constant<caf::atom("destroy")>;
+using tick_atom = caf::atom_constant<caf::atom("tick")>;
+
+using sandbox_actor = caf::typed_actor<
+    // The record as stored (storage::encode).
+    caf::replies_to<get_atom>::with<std::string>,
+    // The record once the sandbox is running (an error if it never gets there).
+    caf::replies_to<ready_atom>::with<std::string>,
+    // The agent connection for byte streams (waits while creating; conflict otherwise).
+    caf::replies_to<link_atom>::with<sandbox_link_ptr>,
+    // DestroyStats as JSON text; the actor quits afterwards.
+    caf::replies_to<destroy_atom>::with<std::string>,
+    // Idle-timeout check (sent to itself).
+    caf::reacts_to<tick_atom>>;
+
+// What every sandbox actor of a node shares.
+struct sandbox_env {
+  std::shared_ptr<storage::meta_store> store;
+  std::shared_ptr<vmm::driver> driver;
+  boost::asio::io_context* agent_io = nullptr;
+  std::string image_rootfs;
+};
+
+enum class start_mode { create, adopt };
+
+// Spawned by the node (monitored); `rec` is already stored with state "creating" or "running".
+sandbox_actor spawn_sandbox(caf::actor_system& sys, storage::sandbox_record rec, sandbox_env env,
+                            start_mode mode);
+
+// The DestroyStats JSON of API.md.
+std::string destroy_stats_json(const vmm::usage& u, uint64_t uptime_ms);
+
+}  // namespace warren::actors
+
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::actors::sandbox_link_ptr)

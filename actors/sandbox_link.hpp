@@ -1,0 +1,49 @@
+// actors/sandbox_link.hpp — what the front door needs to move bytes to and from a local
+// sandbox without an actor message per chunk: the agent connection, the exec defaults, and an
+// activity clock the sandbox actor reads for its idle timeout. No CAF, no Beast in here.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <map>
+#include <memory>
+#include <string>
+
+namespace warren::agent { class client; }
+
+namespace warren::actors {
+
+// Activity as API.md defines it: API calls, proxied requests, open shells/streams. (CPU use is
+// read from the driver's stats by the sandbox actor.)
+struct activity {
+  std::atomic<int64_t> last_ns{now_ns()};
+  std::atomic<int> open_streams{0};
+
+  void touch() { last_ns.store(now_ns(), std::memory_order_relaxed); }
+  static int64_t now_ns() {
+    return std::chrono::duration_cast<std::chrono::nanoseconds>(
+               std::chrono::steady_clock::now().time_since_epoch()).count();
+  }
+};
+
+// Counts an open stream (shell, SSE exec, proxied connection) for as long as it lives.
+class stream_guard {
+ public:
+  explicit stream_guard(std::shared_ptr<activity> a) : a_(std::move(a)) { ++a_->open_streams; a_->touch(); }
+  ~stream_guard() { a_->touch(); --a_->open_streams; }
+  stream_guard(const stream_guard&) = delete;
+  stream_guard& operator=(const stream_guard&) = delete;
+
+ private:
+  std::shared_ptr<activity> a_;
+};
+
+struct sandbox_link {
+  std::string id;
+  std::shared_ptr<agent::client> agent;
+  int default_timeout_s = 30;
+  std::shared_ptr<activity> act;
+};
+using sandbox_link_ptr = std::shared_ptr<sandbox_link>;
+
+}  // namespace warren::actors

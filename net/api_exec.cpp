@@ -1,0 +1,238 @@
+// net/api_exec.cpp — one-shot exec and streaming exec (SSE). Bytes go straight between the
+// agent connection and the HTTP session: no actor message per chunk. Output is capped per
+// stream (memory stays bounded whatever the command prints) and made valid UTF-8 (U+FFFD).
+#include <mutex>
+
+#include <nlohmann/json.hpp>
+
+#include "net/api.hpp"
+#include "net/json_body.hpp"
+#include "vmm/agent/client.hpp"
+
+namespace warren::net {
+
+using json = nlohmann::json;
+
+namespace {
+
+constexpr size_t output_cap = 16 * 1024 * 1024;      // per stream, then "truncated": true
+constexpr size_t sse_pause_bytes = 1024 * 1024;       // unsent SSE bytes before we pause the agent
+constexpr size_t sse_resume_bytes = 256 * 1024;
+
+const std::vector<field> exec_fields = {
+    {"command", json_kind::string, true},
+    {"timeout", json_kind::integer, false, 1, 86400},
+    {"env", json_kind::string_map},
+    {"cwd", json_kind::string},
+    {"stdin", json_kind::string},
+};
+
+std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+// Length of the longest prefix of `s` that does not end inside a UTF-8 sequence, so a chunk
+// boundary never turns one character into two U+FFFD.
+size_t utf8_complete_prefix(std::string_view s) {
+  size_t n = s.size();
+  for (size_t back = 1; back <= 3 && back <= n; ++back) {
+    auto c = static_cast<unsigned char>(s[n - back]);
+    if ((c & 0xC0) == 0x80) continue;  // continuation byte: look further back
+    size_t need = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 1;
+    return need > back ? n - back : n;
+  }
+  return n;
+}
+
+struct exec_body {
+  agent::exec_request req;
+  std::string stdin_data;
+};
+
+expected<exec_body> parse_exec(const http_request& r) {
+  auto b = parse_body(r.body, exec_fields);
+  if (!b) return b.err();
+  exec_body e;
+  e.req.command = (*b)["command"].get<std::string>();
+  if (e.req.command.empty()) return make_error(errc::bad_request, "field \"command\" must not be empty");
+  e.req.env = b->value("env", std::map<std::string, std::string>{});
+  e.req.cwd = b->value("cwd", std::string());
+  if (!e.req.cwd.empty() && e.req.cwd[0] != '/')
+    return make_error(errc::bad_request, "field \"cwd\" must be an absolute path, got \"" + e.req.cwd + "\"");
+  if (b->contains("timeout")) e.req.timeout_ms = (*b)["timeout"].get<uint64_t>() * 1000;
+  e.stdin_data = b->value("stdin", std::string());
+  return e;
+}
+
+// Feeds stdin (if any) then EOF: commands that read stdin never wait for more.
+void feed_stdin(const std::shared_ptr<agent::process>& p, std::string data) {
+  if (!data.empty()) p->write_stdin(std::move(data));
+  p->close_stdin();
+}
+
+struct collected {
+  std::string out, err;
+  bool truncated = false;
+  std::unique_ptr<actors::stream_guard> busy;
+  void add(std::string& to, std::string_view chunk) {
+    if (to.size() >= output_cap) {
+      truncated = true;
+      return;
+    }
+    auto take = std::min(chunk.size(), output_cap - to.size());
+    to.append(chunk.substr(0, take));
+    if (take < chunk.size()) truncated = true;
+  }
+};
+
+}  // namespace
+
+void api::exec(const context& c) {
+  std::string id;
+  if (!check_sandbox_id(c, id)) return;
+  auto body = parse_exec(c.req());
+  if (!body) return c.ex->respond(error_response(body.err()));
+  auto ex = c.ex;
+  node_->sandbox_link(id, principal(c), [ex, body = std::move(*body)](expected<actors::sandbox_link_ptr> l) mutable {
+    if (!l) return ex->respond(error_response(l.err()));
+    auto link = *l;
+    if (body.req.timeout_ms == 0) body.req.timeout_ms = static_cast<uint64_t>(link->default_timeout_s) * 1000;
+    auto col = std::make_shared<collected>();
+    col->busy = std::make_unique<actors::stream_guard>(link->act);
+    agent::exec_callbacks cb;
+    cb.on_stdout = [col](std::string_view d) { col->add(col->out, d); };
+    cb.on_stderr = [col](std::string_view d) { col->add(col->err, d); };
+    cb.on_exit = [ex, col, link](const agent::exit_info& e) {
+      col->busy.reset();
+      if (e.timed_out) {
+        json j = {{"error", {{"code", "timeout"},
+                             {"message", "command exceeded its timeout; its process group was killed"},
+                             {"stdout", col->out}, {"stderr", col->err},
+                             {"duration_ms", e.duration_ms}, {"truncated", col->truncated}}}};
+        return ex->respond(json_response(http_status(errc::timeout), dump(j)));
+      }
+      json j = {{"exit_code", e.exit_code}, {"stdout", col->out}, {"stderr", col->err},
+                {"duration_ms", e.duration_ms}, {"truncated", col->truncated}};
+      ex->respond(json_response(200, dump(j)));
+    };
+    cb.on_error = [ex, col](const error& e) {
+      col->busy.reset();
+      ex->respond(error_response(e));
+    };
+    feed_stdin(link->agent->exec(body.req, std::move(cb)), std::move(body.stdin_data));
+  });
+}
+
+namespace {
+
+// One SSE exec: the agent's strand produces events, the HTTP session's strand sends them.
+struct sse_exec : std::enable_shared_from_this<sse_exec> {
+  exchange_ptr ex;
+  actors::sandbox_link_ptr link;
+  std::unique_ptr<actors::stream_guard> busy;
+  std::mutex mu;  // guards proc (set after exec() returns, read on the session strand)
+  std::weak_ptr<agent::process> proc;
+  bool started = false, finished = false;  // agent strand only
+  std::string carry_out, carry_err;        // incomplete UTF-8 tails
+  std::atomic<size_t> unsent{0};
+  std::atomic<bool> paused{false};
+
+  std::shared_ptr<agent::process> process() {
+    std::lock_guard lk(mu);
+    return proc.lock();
+  }
+
+  void start() {
+    if (started) return;
+    started = true;
+    auto self = shared_from_this();
+    ex->start_stream(200, "text/event-stream", {{"X-Accel-Buffering", "no"}}, [self] {
+      // The client left: kill the process group (API.md: "If the client disconnects...").
+      if (auto p = self->process()) p->cancel();
+      self->busy.reset();
+    });
+  }
+
+  void send(const char* event, const json& data) {
+    start();
+    auto text = std::string("event: ") + event + "\ndata: " + dump(data) + "\n\n";
+    auto n = text.size();
+    unsent += n;
+    if (unsent.load() > sse_pause_bytes && !paused.exchange(true))
+      if (auto p = process()) p->pause_output();
+    auto self = shared_from_this();
+    ex->write(std::move(text), [self, n](bool) {
+      if (self->unsent.fetch_sub(n) - n < sse_resume_bytes && self->paused.exchange(false))
+        if (auto p = self->process()) p->resume_output();
+    });
+  }
+
+  void output(const char* event, std::string& carry, std::string_view chunk) {
+    carry.append(chunk);
+    auto cut = utf8_complete_prefix(carry);
+    if (cut == 0) return;
+    send(event, json{{"data", carry.substr(0, cut)}});
+    carry.erase(0, cut);
+  }
+
+  void flush_carry() {
+    if (!carry_out.empty()) send("stdout", json{{"data", carry_out}});
+    if (!carry_err.empty()) send("stderr", json{{"data", carry_err}});
+    carry_out.clear();
+    carry_err.clear();
+  }
+
+  void finish() {
+    finished = true;
+    busy.reset();
+    ex->end();
+  }
+};
+
+}  // namespace
+
+void api::exec_stream(const context& c) {
+  std::string id;
+  if (!check_sandbox_id(c, id)) return;
+  auto body = parse_exec(c.req());
+  if (!body) return c.ex->respond(error_response(body.err()));
+  auto ex = c.ex;
+  node_->sandbox_link(id, principal(c), [ex, body = std::move(*body)](expected<actors::sandbox_link_ptr> l) mutable {
+    if (!l) return ex->respond(error_response(l.err()));
+    auto link = *l;
+    if (body.req.timeout_ms == 0) body.req.timeout_ms = static_cast<uint64_t>(link->default_timeout_s) * 1000;
+    auto s = std::make_shared<sse_exec>();
+    s->ex = ex;
+    s->link = link;
+    s->busy = std::make_unique<actors::stream_guard>(link->act);
+    agent::exec_callbacks cb;
+    cb.on_start = [s](int64_t) { s->start(); };
+    cb.on_stdout = [s](std::string_view d) { s->output("stdout", s->carry_out, d); };
+    cb.on_stderr = [s](std::string_view d) { s->output("stderr", s->carry_err, d); };
+    cb.on_exit = [s](const agent::exit_info& e) {
+      s->flush_carry();
+      if (e.timed_out)
+        s->send("error", json{{"error", {{"code", "timeout"},
+                                         {"message", "command exceeded its timeout; its process group was killed"}}},
+                              {"duration_ms", e.duration_ms}});
+      else
+        s->send("exit", json{{"exit_code", e.exit_code}, {"duration_ms", e.duration_ms}});
+      s->finish();
+    };
+    cb.on_error = [s](const error& e) {
+      if (!s->started) {  // refused before it ran (bad cwd, ...): a plain JSON error
+        s->busy.reset();
+        return s->ex->respond(error_response(e));
+      }
+      s->flush_carry();
+      s->send("error", json{{"error", {{"code", to_string(e.code)}, {"message", e.message}}}});
+      s->finish();
+    };
+    auto p = link->agent->exec(body.req, std::move(cb));
+    {
+      std::lock_guard lk(s->mu);
+      s->proc = p;
+    }
+    feed_stdin(p, std::move(body.stdin_data));
+  });
+}
+
+}  // namespace warren::net

@@ -1,0 +1,129 @@
+// net/api_sandboxes.cpp — create, list, get, destroy. Validation is strict (API.md ranges);
+// features this node does not have answer 503 naming them instead of being ignored.
+#include <nlohmann/json.hpp>
+
+#include "core/ids.hpp"
+#include "net/api.hpp"
+#include "net/json_body.hpp"
+#include "net/sandbox_view.hpp"
+
+namespace warren::net {
+
+using json = nlohmann::json;
+
+namespace {
+
+const std::vector<field> create_fields = {
+    {"image", json_kind::string},
+    {"vcpus", json_kind::integer, false, 1, 64},
+    {"mem_mib", json_kind::integer, false, 64, 65536},
+    {"disk_mib", json_kind::integer, false, 64, 1048576},
+    {"timeout", json_kind::integer, false, 1, 86400},
+    {"sandbox_timeout", json_kind::integer, false, 1, 604800, {-1}},
+    {"isolation", json_kind::string},
+    {"network_profile", json_kind::string},
+    {"allow", json_kind::string_array},
+    {"deny", json_kind::string_array},
+    {"env", json_kind::string_map},
+    {"credentials", json_kind::string_map},
+    {"mask_request_host", json_kind::nullable_string},
+    {"auto_resume", json_kind::boolean},
+    {"metadata", json_kind::object},
+};
+
+bool valid_env_name(const std::string& k) {
+  if (k.empty() || k.size() > 256 || k.find('=') != std::string::npos || k.find('\0') != std::string::npos)
+    return false;
+  return true;
+}
+
+expected<storage::sandbox_record> record_from_body(const json& b, const auth::caller& who) {
+  storage::sandbox_record r;
+  r.tenant = who.tenant;
+  r.image = b.value("image", std::string());
+  r.vcpus = b.value("vcpus", 1);
+  r.mem_mib = b.value("mem_mib", 1024);
+  r.disk_mib = b.value("disk_mib", 10240);
+  r.timeout = b.value("timeout", 30);
+  r.sandbox_timeout = b.value("sandbox_timeout", 300);
+  r.isolation = b.value("isolation", std::string("jail"));
+  r.network_profile = b.value("network_profile", std::string("default"));
+  r.allow = b.value("allow", std::vector<std::string>{});
+  r.deny = b.value("deny", std::vector<std::string>{});
+  r.env = b.value("env", std::map<std::string, std::string>{});
+  r.auto_resume = b.value("auto_resume", true);
+  r.mask_request_host = b.contains("mask_request_host") ? b["mask_request_host"] : json(nullptr);
+  r.metadata = b.value("metadata", json::object());
+  if (r.isolation != "jail" && r.isolation != "microvm")
+    return make_error(errc::bad_request, "field \"isolation\" must be \"jail\" or \"microvm\"");
+  if (r.network_profile != "default" && r.network_profile != "locked-down" && r.network_profile != "internet")
+    return make_error(errc::bad_request,
+                      "field \"network_profile\" must be \"default\", \"locked-down\" or \"internet\"");
+  for (auto& [k, v] : r.env)
+    if (!valid_env_name(k)) return make_error(errc::bad_request, "env name \"" + k + "\" is not valid");
+  if (!r.allow.empty() || !r.deny.empty())
+    return make_error(errc::unavailable, "allow/deny egress rules are not implemented on this node yet");
+  if (b.contains("credentials") && !b["credentials"].empty())
+    return make_error(errc::unavailable, "credential injection (the egress proxy) is not implemented on this node yet");
+  if (r.metadata.dump().size() > 16384)
+    return make_error(errc::bad_request, "field \"metadata\" is larger than 16 KiB");
+  return r;
+}
+
+// Replies with the rendered record, or the error.
+actors::reply_fn<std::string> reply_sandbox(exchange_ptr ex, int status) {
+  return [ex, status](expected<std::string> r) {
+    if (!r) return ex->respond(error_response(r.err()));
+    auto rec = storage::decode<storage::sandbox_record>(*r);
+    if (!rec) return ex->respond(error_response(rec.err()));
+    ex->respond(json_response(status, sandbox_view(*rec).dump()));
+  };
+}
+
+}  // namespace
+
+bool api::check_sandbox_id(const context& c, std::string& id) {
+  id = c.route.params.at("id");
+  if (is_sandbox_id(id)) return true;
+  // Malformed ids cannot exist: same answer as an unknown one (nothing to probe).
+  c.ex->respond(error_response(make_error(errc::not_found, "no sandbox with id " + id)));
+  return false;
+}
+
+void api::create_sandbox(const context& c) {
+  auto body = parse_body(c.req().body, create_fields);
+  if (!body) return c.ex->respond(error_response(body.err()));
+  auto rec = record_from_body(*body, c.who);
+  if (!rec) return c.ex->respond(error_response(rec.err()));
+  if (rec->image.empty()) rec->image = default_image_;
+  node_->create_sandbox(storage::encode(*rec), reply_sandbox(c.ex, 201));
+}
+
+void api::list_sandboxes(const context& c) {
+  auto ex = c.ex;
+  node_->list_sandboxes(principal(c), [ex](expected<std::string> r) {
+    if (!r) return ex->respond(error_response(r.err()));
+    json out = json::array();
+    for (auto& raw : json::parse(*r))
+      if (auto rec = storage::decode<storage::sandbox_record>(raw.get<std::string>())) out.push_back(sandbox_view(*rec));
+    ex->respond(json_response(200, json{{"sandboxes", out}}.dump()));
+  });
+}
+
+void api::get_sandbox(const context& c) {
+  std::string id;
+  if (!check_sandbox_id(c, id)) return;
+  node_->get_sandbox(id, principal(c), reply_sandbox(c.ex, 200));
+}
+
+void api::destroy_sandbox(const context& c) {
+  std::string id;
+  if (!check_sandbox_id(c, id)) return;
+  auto ex = c.ex;
+  node_->destroy_sandbox(id, principal(c), [ex](expected<std::string> r) {
+    if (!r) return ex->respond(error_response(r.err()));
+    ex->respond(json_response(200, *r));
+  });
+}
+
+}  // namespace warren::net

@@ -1,0 +1,25 @@
+// net/sandbox_view.cpp — record → API JSON.
+#include "net/sandbox_view.hpp"
+
+namespace warren::net {
+
+nlohmann::json sandbox_view(const storage::sandbox_record& r) {
+  return {{"id", r.id},
+          {"image", r.image},
+          {"state", r.state},
+          {"isolation", r.isolation},
+          {"node", r.node},
+          {"vcpus", r.vcpus},
+          {"mem_mib", r.mem_mib},
+          {"disk_mib", r.disk_mib},
+          {"timeout", r.timeout},
+          {"sandbox_timeout", r.sandbox_timeout},
+          {"network_profile", r.network_profile},
+          {"auto_resume", r.auto_resume},
+          {"created_at", r.created_at},
+          {"create_ms", r.create_ms},
+          {"parent_id", r.parent_id.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.parent_id)},
+          {"metadata", r.metadata}};
+}
+
+}  // namespace warren::net
