@@ -11,8 +11,8 @@ namespace warren::net {
 using json = nlohmann::json;
 
 api::api(std::shared_ptr<actors::node_api> node, auth::key_registry& keys, std::shared_ptr<metrics> m,
-         std::string default_image)
-    : node_(std::move(node)), keys_(keys), metrics_(std::move(m)), default_image_(std::move(default_image)) {
+         options opts)
+    : node_(std::move(node)), keys_(keys), metrics_(std::move(m)), opts_(std::move(opts)) {
   add("GET", "/v1/info", &api::info, false);
   add("GET", "/metrics", &api::metrics_text, true);
   add("POST", "/v1/admin/keys", &api::mint_key, true);
@@ -26,9 +26,9 @@ api::api(std::shared_ptr<actors::node_api> node, auth::key_registry& keys, std::
   add("POST", "/v1/sandboxes/{id}/exec/stream", &api::exec_stream, false);
 }
 
-void api::add(std::string method, std::string pattern, handler h, bool admin_only) {
+void api::add(std::string method, std::string pattern, handler h, bool admin_only, body b) {
   router_.add(std::move(method), std::move(pattern), static_cast<int>(handlers_.size()));
-  handlers_.push_back({h, admin_only});
+  handlers_.push_back({h, admin_only, b});
 }
 
 void api::dispatch(const exchange_ptr& ex) {
@@ -68,7 +68,8 @@ void api::dispatch(const exchange_ptr& ex) {
   auto& entry = handlers_[rm.handler];
   if (entry.admin_only && !who.admin)
     return ex->respond(error_response(make_error(errc::forbidden, "this route needs an admin key")));
-  (this->*entry.h)(context{ex, who, rm});
+  if (entry.b == body::stream) return (this->*entry.h)(context{ex, who, rm});
+  ex->read_body(opts_.max_body_bytes, [this, ex, who, rm, h = entry.h] { (this->*h)(context{ex, who, rm}); });
 }
 
 namespace {

@@ -14,8 +14,12 @@ namespace warren::net {
 
 class api {
  public:
+  struct options {
+    std::string default_image = "debian:bookworm";
+    size_t max_body_bytes = 16 * 1024 * 1024;  // JSON bodies; streamed routes have no cap
+  };
   api(std::shared_ptr<actors::node_api> node, auth::key_registry& keys, std::shared_ptr<metrics> m,
-      std::string default_image);
+      options opts);
   void dispatch(const exchange_ptr& ex);
 
   struct context {  // one authenticated, routed request
@@ -27,7 +31,8 @@ class api {
 
  private:
   using handler = void (api::*)(const context&);
-  void add(std::string method, std::string pattern, handler h, bool admin_only);
+  enum class body { read, stream };  // read: whole body (≤ max_body_bytes) before the handler
+  void add(std::string method, std::string pattern, handler h, bool admin_only, body b = body::read);
 
   void info(const context& c);
   void metrics_text(const context& c);
@@ -51,11 +56,12 @@ class api {
   std::shared_ptr<actors::node_api> node_;
   auth::key_registry& keys_;
   std::shared_ptr<metrics> metrics_;
-  std::string default_image_;
+  options opts_;
   router router_;
   struct route_entry {
     handler h;
     bool admin_only;
+    body b;
   };
   std::vector<route_entry> handlers_;
 };

@@ -102,16 +102,27 @@ void api::exec(const context& c) {
     cb.on_stderr = [col](std::string_view d) { col->add(col->err, d); };
     cb.on_exit = [ex, col, link](const agent::exit_info& e) {
       col->busy.reset();
-      if (e.timed_out) {
-        json j = {{"error", {{"code", "timeout"},
-                             {"message", "command exceeded its timeout; its process group was killed"},
-                             {"stdout", col->out}, {"stderr", col->err},
-                             {"duration_ms", e.duration_ms}, {"truncated", col->truncated}}}};
-        return ex->respond(json_response(http_status(errc::timeout), dump(j)));
+      // The output moves into the JSON, the JSON is rendered and freed, the text moves into
+      // the response: at most two copies of (capped) output exist at any time.
+      http_response resp;
+      {
+        json j;
+        if (e.timed_out) {
+          resp.status = http_status(errc::timeout);
+          j = {{"error", {{"code", "timeout"},
+                          {"message", "command exceeded its timeout; its process group was killed"},
+                          {"stdout", std::move(col->out)}, {"stderr", std::move(col->err)},
+                          {"duration_ms", e.duration_ms}, {"truncated", col->truncated}}}};
+        } else {
+          resp.status = 200;
+          j = {{"exit_code", e.exit_code}, {"stdout", std::move(col->out)}, {"stderr", std::move(col->err)},
+               {"duration_ms", e.duration_ms}, {"truncated", col->truncated}};
+        }
+        col->out = std::string();
+        col->err = std::string();
+        resp.body = dump(j);
       }
-      json j = {{"exit_code", e.exit_code}, {"stdout", col->out}, {"stderr", col->err},
-                {"duration_ms", e.duration_ms}, {"truncated", col->truncated}};
-      ex->respond(json_response(200, dump(j)));
+      ex->respond(std::move(resp));
     };
     cb.on_error = [ex, col](const error& e) {
       col->busy.reset();
@@ -128,16 +139,37 @@ struct sse_exec : std::enable_shared_from_this<sse_exec> {
   exchange_ptr ex;
   actors::sandbox_link_ptr link;
   std::unique_ptr<actors::stream_guard> busy;
-  std::mutex mu;  // guards proc (set after exec() returns, read on the session strand)
-  std::weak_ptr<agent::process> proc;
+  // Guards proc and gone. proc is set after exec() returns and is the only strong reference
+  // to the agent stream handle (without it cancel/pause/resume have nothing to act on); it is
+  // dropped when the exec ends, which breaks the cycle through the stream's callbacks.
+  std::mutex mu;
+  std::shared_ptr<agent::process> proc;
+  bool gone = false;  // the client left (maybe before proc was set)
   bool started = false, finished = false;  // agent strand only
+  bool finished_ = false;                  // under mu: the exec ended, keep no handle
   std::string carry_out, carry_err;        // incomplete UTF-8 tails
   std::atomic<size_t> unsent{0};
   std::atomic<bool> paused{false};
 
   std::shared_ptr<agent::process> process() {
     std::lock_guard lk(mu);
-    return proc.lock();
+    return proc;
+  }
+
+  void set_process(std::shared_ptr<agent::process> p) {
+    bool cancel = false;
+    {
+      std::lock_guard lk(mu);
+      if (gone) cancel = true;
+      else if (!finished_) proc = p;
+    }
+    if (cancel) p->cancel();
+  }
+
+  std::shared_ptr<agent::process> drop_process() {
+    std::lock_guard lk(mu);
+    finished_ = true;
+    return std::move(proc);
   }
 
   void start() {
@@ -146,7 +178,13 @@ struct sse_exec : std::enable_shared_from_this<sse_exec> {
     auto self = shared_from_this();
     ex->start_stream(200, "text/event-stream", {{"X-Accel-Buffering", "no"}}, [self] {
       // The client left: kill the process group (API.md: "If the client disconnects...").
-      if (auto p = self->process()) p->cancel();
+      std::shared_ptr<agent::process> p;
+      {
+        std::lock_guard lk(self->mu);
+        self->gone = true;
+        p = std::move(self->proc);
+      }
+      if (p) p->cancel();
       self->busy.reset();
     });
   }
@@ -183,6 +221,7 @@ struct sse_exec : std::enable_shared_from_this<sse_exec> {
   void finish() {
     finished = true;
     busy.reset();
+    drop_process();
     ex->end();
   }
 };
@@ -220,6 +259,7 @@ void api::exec_stream(const context& c) {
     cb.on_error = [s](const error& e) {
       if (!s->started) {  // refused before it ran (bad cwd, ...): a plain JSON error
         s->busy.reset();
+        s->drop_process();
         return s->ex->respond(error_response(e));
       }
       s->flush_carry();
@@ -227,10 +267,7 @@ void api::exec_stream(const context& c) {
       s->finish();
     };
     auto p = link->agent->exec(body.req, std::move(cb));
-    {
-      std::lock_guard lk(s->mu);
-      s->proc = p;
-    }
+    s->set_process(p);
     feed_stdin(p, std::move(body.stdin_data));
   });
 }

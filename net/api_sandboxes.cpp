@@ -95,7 +95,7 @@ void api::create_sandbox(const context& c) {
   if (!body) return c.ex->respond(error_response(body.err()));
   auto rec = record_from_body(*body, c.who);
   if (!rec) return c.ex->respond(error_response(rec.err()));
-  if (rec->image.empty()) rec->image = default_image_;
+  if (rec->image.empty()) rec->image = opts_.default_image;
   node_->create_sandbox(storage::encode(*rec), reply_sandbox(c.ex, 201));
 }
 

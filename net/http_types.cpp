@@ -11,6 +11,14 @@ std::string_view http_request::header(std::string_view name) const {
   return {};
 }
 
+bool exchange::is_websocket_upgrade() const {
+  auto up = request().header("upgrade");
+  if (up.size() != 9) return false;
+  for (size_t i = 0; i < 9; ++i)
+    if (std::tolower(static_cast<unsigned char>(up[i])) != "websocket"[i]) return false;
+  return true;
+}
+
 int http_status(errc c) {
   switch (c) {
     case errc::bad_request: return 400;

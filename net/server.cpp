@@ -15,6 +15,8 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <spdlog/spdlog.h>
 
 namespace warren::net {
@@ -48,14 +50,188 @@ namespace {
 template <class Stream>
 tcp::socket::lowest_layer_type& lowest(Stream& s) { return beast::get_lowest_layer(s).socket(); }
 
-// One connection. Stream is beast::tcp_stream or beast::ssl_stream<beast::tcp_stream>.
+template <class Stream>
+constexpr bool is_plain = std::is_same_v<Stream, beast::tcp_stream>;
+
+using header_list = std::vector<std::pair<std::string, std::string>>;
+
+// ---------------------------------------------------------------------------------------------
+// A WebSocket taken over from an HTTP session.
+template <class Stream>
+class ws_session : public websocket, public std::enable_shared_from_this<ws_session<Stream>> {
+ public:
+  ws_session(Stream s, size_t max_message) : ws_(std::move(s)) { ws_.read_message_max(max_message); }
+
+  void accept(http::request<http::empty_body> req,
+              std::function<websocket_callbacks(std::shared_ptr<websocket>)> on_open) {
+    ws_.set_option(beast::websocket::stream_base::timeout::suggested(beast::role_type::server));
+    ws_.set_option(beast::websocket::stream_base::decorator([](beast::websocket::response_type& r) {
+      r.set(http::field::server, "warren/" WARREN_VERSION);
+    }));
+    ws_.async_accept(req, [self = this->shared_from_this(), on_open](beast::error_code ec) {
+      if (ec) return;
+      self->cb_ = on_open(self);
+      self->reading_ = true;
+      self->do_read();
+    });
+  }
+
+  void send_text(std::string msg, std::function<void(bool)> done) override { enqueue(true, std::move(msg), std::move(done)); }
+  void send_binary(std::string msg, std::function<void(bool)> done) override { enqueue(false, std::move(msg), std::move(done)); }
+
+  void close(uint16_t code, std::string reason) override {
+    asio::post(ws_.get_executor(), [self = this->shared_from_this(), code, reason]() {
+      if (self->closing_) return;
+      self->closing_ = true;
+      self->close_code_ = beast::websocket::close_reason(static_cast<beast::websocket::close_code>(code), reason);
+      self->pump();
+    });
+  }
+  void pause_reading() override {
+    asio::post(ws_.get_executor(), [self = this->shared_from_this()] { self->paused_ = true; });
+  }
+  void resume_reading() override {
+    asio::post(ws_.get_executor(), [self = this->shared_from_this()] {
+      self->paused_ = false;
+      if (!self->read_pending_ && !self->dead_) self->do_read();
+    });
+  }
+
+ private:
+  struct out_msg {
+    bool text;
+    std::string data;
+    std::function<void(bool)> done;
+  };
+
+  void enqueue(bool text, std::string msg, std::function<void(bool)> done) {
+    asio::post(ws_.get_executor(), [self = this->shared_from_this(), text, m = std::move(msg), d = std::move(done)]() mutable {
+      if (self->dead_ || self->closing_) {
+        if (d) d(false);
+        return;
+      }
+      self->out_.push_back({text, std::move(m), std::move(d)});
+      self->pump();
+    });
+  }
+
+  void pump() {
+    if (writing_ || dead_) return;
+    if (out_.empty()) {
+      if (closing_ && !close_sent_) {
+        close_sent_ = true;
+        writing_ = true;
+        ws_.async_close(close_code_, [self = this->shared_from_this()](beast::error_code) {
+          self->writing_ = false;
+          self->gone();
+        });
+      }
+      return;
+    }
+    writing_ = true;
+    auto m = std::make_shared<out_msg>(std::move(out_.front()));
+    out_.pop_front();
+    ws_.text(m->text);
+    ws_.async_write(asio::buffer(m->data), [self = this->shared_from_this(), m](beast::error_code ec, size_t) {
+      self->writing_ = false;
+      if (m->done) m->done(!ec);
+      if (ec) return self->gone();
+      self->pump();
+    });
+  }
+
+  void do_read() {
+    if (paused_ || dead_) return;
+    read_pending_ = true;
+    ws_.async_read(in_, [self = this->shared_from_this()](beast::error_code ec, size_t) {
+      self->read_pending_ = false;
+      if (ec) return self->gone();
+      auto data = beast::buffers_to_string(self->in_.data());
+      self->in_.consume(self->in_.size());
+      bool text = self->ws_.got_text();
+      if (text && self->cb_.on_text) self->cb_.on_text(std::move(data));
+      else if (!text && self->cb_.on_binary) self->cb_.on_binary(std::move(data));
+      self->do_read();
+    });
+  }
+
+  void gone() {
+    if (dead_) return;
+    dead_ = true;
+    for (auto& m : out_)
+      if (m.done) m.done(false);
+    out_.clear();
+    auto on_close = std::move(cb_.on_close);
+    cb_ = {};  // break cycles: the callbacks usually hold this socket
+    if (on_close) on_close();
+    beast::error_code ec;
+    lowest(ws_.next_layer()).close(ec);
+  }
+
+  beast::websocket::stream<Stream> ws_;
+  beast::flat_buffer in_;
+  websocket_callbacks cb_;
+  std::deque<out_msg> out_;
+  beast::websocket::close_reason close_code_;
+  bool writing_ = false, reading_ = false, read_pending_ = false, paused_ = false;
+  bool closing_ = false, close_sent_ = false, dead_ = false;
+};
+
+// ---------------------------------------------------------------------------------------------
+// A raw connection taken over after an HTTP exchange.
+template <class Stream>
+class raw_session : public raw_conn, public std::enable_shared_from_this<raw_session<Stream>> {
+ public:
+  raw_session(Stream s, std::string leftover) : s_(std::move(s)), leftover_(std::move(leftover)) {
+    beast::get_lowest_layer(s_).expires_never();
+  }
+  void read(std::function<void(expected<std::string>)> done) override {
+    asio::post(s_.get_executor(), [self = this->shared_from_this(), done = std::move(done)]() mutable {
+      if (!self->leftover_.empty()) return done(std::exchange(self->leftover_, {}));
+      auto buf = std::make_shared<std::array<char, 65536>>();
+      self->s_.async_read_some(asio::buffer(*buf), [buf, done](beast::error_code ec, size_t n) {
+        if (ec == asio::error::eof || ec == asio::ssl::error::stream_truncated) return done(std::string());
+        if (ec) return done(make_error(errc::unavailable, "client connection: " + ec.message()));
+        done(std::string(buf->data(), n));
+      });
+    });
+  }
+  void write(std::string bytes, std::function<void(bool)> done) override {
+    asio::post(s_.get_executor(), [self = this->shared_from_this(), b = std::make_shared<std::string>(std::move(bytes)),
+                                   done = std::move(done)]() mutable {
+      asio::async_write(self->s_, asio::buffer(*b), [b, done](beast::error_code ec, size_t) {
+        if (done) done(!ec);
+      });
+    });
+  }
+  void shutdown_write() override {
+    asio::post(s_.get_executor(), [self = this->shared_from_this()] {
+      beast::error_code ec;
+      if constexpr (is_plain<Stream>) lowest(self->s_).shutdown(tcp::socket::shutdown_send, ec);
+      else self->s_.async_shutdown([self](beast::error_code) {});
+    });
+  }
+  void close() override {
+    asio::post(s_.get_executor(), [self = this->shared_from_this()] {
+      beast::error_code ec;
+      lowest(self->s_).close(ec);
+    });
+  }
+
+ private:
+  Stream s_;
+  std::string leftover_;
+};
+
+// ---------------------------------------------------------------------------------------------
+// One HTTP connection. Stream is beast::tcp_stream or beast::ssl_stream<beast::tcp_stream>.
 template <class Stream>
 class session : public std::enable_shared_from_this<session<Stream>> {
  public:
   session(server::impl& srv, Stream stream) : srv_(srv), stream_(std::move(stream)) {}
 
   void start() {
-    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+    if constexpr (is_plain<Stream>) {
       do_read();
     } else {
       beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(15));
@@ -64,9 +240,63 @@ class session : public std::enable_shared_from_this<session<Stream>> {
     }
   }
 
-  // Completes the current exchange: called (through post) on this session's strand.
-  void finish(http_response r, std::string method, std::string path, std::string route,
-              clock_type::time_point t0, bool keep_alive) {
+  class exchange_impl;
+
+  // --- the exchange's operations, all on this session's strand ---
+
+  void read_full_body(std::shared_ptr<exchange_impl> ex, size_t limit, std::function<void()> done) {
+    if (!body_pending_) return done();
+    // The header parser ran without a limit (routes differ); a declared length is checked here,
+    // before a byte of the body is read. A chunked body is checked as it arrives.
+    if (auto n = hparser_->content_length(); n && *n > limit)
+      return ex->respond(error_response(make_error(
+          errc::payload_too_large, "request body exceeds " + std::to_string(limit) + " bytes")));
+    expect_continue([self = this->shared_from_this(), ex, limit, done = std::move(done)] {
+      self->sparser_.emplace(std::move(*self->hparser_));
+      self->sparser_->body_limit(limit);
+      http::async_read(self->stream_, self->buffer_, *self->sparser_,
+                       [self, ex, limit, done](beast::error_code ec, size_t) {
+                         if (ec == http::error::body_limit) {
+                           self->body_pending_ = true;  // unread: linger so the 413 is seen
+                           return ex->respond(error_response(make_error(
+                               errc::payload_too_large, "request body exceeds " + std::to_string(limit) + " bytes")));
+                         }
+                         if (ec) return self->broken(ex);
+                         self->body_pending_ = false;
+                         ex->req.body = std::move(self->sparser_->get().body());
+                         done();
+                       });
+    });
+  }
+
+  void read_chunk(std::shared_ptr<exchange_impl> ex, std::function<void(expected<std::string>)> done) {
+    if (!body_pending_) return done(std::string());
+    if (!bparser_) {
+      return expect_continue([self = this->shared_from_this(), ex, done = std::move(done)]() mutable {
+        self->bparser_.emplace(std::move(*self->hparser_));
+        self->bparser_->body_limit(boost::none);  // uploads are streamed, not held: no cap
+        self->read_chunk(ex, std::move(done));
+      });
+    }
+    auto buf = std::make_shared<std::array<char, 256 * 1024>>();
+    bparser_->get().body().data = buf->data();
+    bparser_->get().body().size = buf->size();
+    http::async_read_some(stream_, buffer_, *bparser_,
+                          [self = this->shared_from_this(), ex, buf, done = std::move(done)](beast::error_code ec, size_t) mutable {
+                            if (ec == http::error::need_buffer) ec = {};
+                            if (ec) {
+                              done(make_error(errc::bad_request, "request body: " + ec.message()));
+                              return self->broken(ex);
+                            }
+                            size_t n = buf->size() - self->bparser_->get().body().size;
+                            if (self->bparser_->is_done()) self->body_pending_ = false;
+                            if (n == 0 && self->body_pending_) return self->read_chunk(ex, std::move(done));
+                            done(std::string(buf->data(), n));
+                          });
+  }
+
+  // Completes the current exchange with a whole response.
+  void finish(http_response r, const exchange_impl& ex) {
     auto res = std::make_shared<http::response<http::string_body>>();
     res->version(11);
     res->result(static_cast<http::status>(r.status));
@@ -74,45 +304,53 @@ class session : public std::enable_shared_from_this<session<Stream>> {
     if (!r.content_type.empty()) res->set(http::field::content_type, r.content_type);
     for (auto& [k, v] : r.headers) res->insert(k, v);
     res->body() = std::move(r.body);
-    res->keep_alive(keep_alive && !srv_.draining);
+    bool reusable = ex.keep_alive && !srv_.draining && !body_pending_;
+    res->keep_alive(reusable);
     res->prepare_payload();
-    double ms = std::chrono::duration<double, std::milli>(clock_type::now() - t0).count();
-    spdlog::info("{} {} {} {:.1f}ms", method, path, r.status, ms);
-    srv_.stats->observe(method, route, r.status, ms);
-    http::async_write(stream_, *res,
-                      [self = this->shared_from_this(), res](beast::error_code ec, size_t) {
-                        self->on_write(ec, res->keep_alive());
-                      });
+    log(ex, r.status, "");
+    http::async_write(stream_, *res, [self = this->shared_from_this(), res, reusable](beast::error_code ec, size_t) {
+      if (ec) return;
+      if (reusable) return self->do_read();
+      self->body_pending_ ? self->lingering_close() : self->close();
+    });
   }
 
-  // --- streamed responses (all on this session's strand) ---
-  void stream_start(int status, std::string ctype, std::vector<std::pair<std::string, std::string>> hdrs,
-                    std::function<void()> on_gone, std::string method, std::string path, std::string route,
-                    clock_type::time_point t0) {
-    stream_log_ = {method, path, route, status, t0};
+  void stream_start(std::shared_ptr<exchange_impl> ex, int status, std::string ctype, header_list hdrs,
+                    std::function<void()> on_gone, stream_options opts) {
+    stream_ex_ = ex;
+    stream_opts_ = opts;
     on_gone_ = std::move(on_gone);
+    stream_status_ = status;
     stream_head_.emplace();
-    stream_head_->version(11);
-    stream_head_->result(static_cast<http::status>(status));
-    stream_head_->set(http::field::server, "warren/" WARREN_VERSION);
-    stream_head_->set(http::field::content_type, ctype);
-    stream_head_->set(http::field::cache_control, "no-cache");
-    for (auto& [k, v] : hdrs) stream_head_->insert(k, v);
-    stream_head_->keep_alive(false);
-    stream_head_->chunked(true);
-    stream_sr_.emplace(*stream_head_);
+    auto& h = *stream_head_;
+    h.version(11);
+    h.result(static_cast<http::status>(status));
+    h.set(http::field::server, "warren/" WARREN_VERSION);
+    if (!ctype.empty()) h.set(http::field::content_type, ctype);
+    for (auto& [k, v] : hdrs) h.insert(k, v);
+    h.keep_alive(opts.keep_alive && !srv_.draining);
+    if (opts.no_body) {
+      chunked_ = false;
+    } else if (opts.content_length) {
+      h.content_length(*opts.content_length);
+      chunked_ = false;
+    } else {
+      h.chunked(true);
+      chunked_ = true;
+    }
+    stream_sr_.emplace(h);
     streaming_ = true;
     writing_ = true;
     http::async_write_header(stream_, *stream_sr_, [self = this->shared_from_this()](beast::error_code ec, size_t) {
       self->writing_ = false;
       if (ec) return self->stream_failed();
-      self->watch_for_close();
+      if (self->stream_opts_.watch_client && !self->body_pending_) self->watch_for_close();
       self->pump();
     });
   }
 
   void stream_write(std::string chunk, std::function<void(bool)> done) {
-    if (!streaming_ || stream_dead_) {
+    if (!streaming_ || stream_dead_ || ended_) {
       if (done) done(false);
       return;
     }
@@ -120,26 +358,139 @@ class session : public std::enable_shared_from_this<session<Stream>> {
       if (done) done(true);
       return;
     }
-    char head[32];
-    int n = std::snprintf(head, sizeof head, "%zx\r\n", chunk.size());
-    queue_.push_back({std::string(head, n) + std::move(chunk) + "\r\n", std::move(done)});
+    if (chunked_) {
+      char head[32];
+      int n = std::snprintf(head, sizeof head, "%zx\r\n", chunk.size());
+      chunk = std::string(head, n) + std::move(chunk) + "\r\n";
+    }
+    queue_.push_back({std::move(chunk), std::move(done)});
     pump();
   }
 
   void stream_end() {
     if (!streaming_ || stream_dead_ || ended_) return;
     ended_ = true;
-    queue_.push_back({"0\r\n\r\n", {}});
+    if (chunked_) queue_.push_back({"0\r\n\r\n", {}});
     pump();
   }
 
- private:
-  class exchange_impl;
+  void upgrade_websocket(std::shared_ptr<exchange_impl> ex,
+                         std::function<websocket_callbacks(std::shared_ptr<websocket>)> on_open, size_t max_message) {
+    log(*ex, 101, " websocket");  // long-lived: a drain does not wait for it
+    beast::get_lowest_layer(stream_).expires_never();
+    auto ws = std::make_shared<ws_session<Stream>>(std::move(stream_), max_message);
+    ws->accept(hparser_->release(), std::move(on_open));
+  }
 
+  void take_over(std::shared_ptr<exchange_impl> ex, std::string head,
+                 std::function<void(std::shared_ptr<raw_conn>)> on_taken) {
+    log(*ex, 101, " raw");
+    auto h = std::make_shared<std::string>(std::move(head));
+    asio::async_write(stream_, asio::buffer(*h), [self = this->shared_from_this(), h, on_taken](beast::error_code ec, size_t) {
+      if (ec) return;
+      auto left = beast::buffers_to_string(self->buffer_.data());
+      self->buffer_.consume(self->buffer_.size());
+      on_taken(std::make_shared<raw_session<Stream>>(std::move(self->stream_), std::move(left)));
+    });
+  }
+
+  Stream& stream() { return stream_; }
+
+ private:
   struct pending_write {
     std::string bytes;
     std::function<void(bool)> done;
   };
+
+  void on_handshake(beast::error_code ec) {
+    if (ec) return;  // a client that cannot do TLS: nothing to answer
+    do_read();
+  }
+
+  void do_read() {
+    hparser_.emplace();
+    sparser_.reset();
+    bparser_.reset();
+    streaming_ = writing_ = ended_ = stream_dead_ = false;
+    body_pending_ = false;
+    hparser_->header_limit(static_cast<uint32_t>(srv_.opts.max_header_bytes));
+    hparser_->body_limit(boost::none);  // each route sets its own when it reads the body
+    beast::get_lowest_layer(stream_).expires_after(srv_.opts.idle_timeout);
+    http::async_read_header(stream_, buffer_, *hparser_,
+                            beast::bind_front_handler(&session::on_header, this->shared_from_this()));
+  }
+
+  void on_header(beast::error_code ec, size_t) {
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+        ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
+        ec == asio::error::eof || ec == asio::ssl::error::stream_truncated)
+      return close();
+    if (ec) return reject(ec);
+    auto& req = hparser_->get();
+    auto ex = std::make_shared<exchange_impl>(this->shared_from_this());
+    auto& hr = ex->req;
+    hr.method = std::string(req.method_string());
+    hr.target = std::string(req.target());
+    for (auto& f : req) {
+      std::string name(f.name_string());
+      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      hr.headers.emplace_back(std::move(name), std::string(f.value()));
+    }
+    hr.tls = !is_plain<Stream>;
+    beast::error_code aec;
+    auto ep = lowest(stream_).remote_endpoint(aec);
+    if (!aec) hr.remote_addr = ep.address().to_string();
+    ex->keep_alive = req.keep_alive();
+    body_pending_ = !hparser_->is_done();
+    ++srv_.in_flight;
+    beast::get_lowest_layer(stream_).expires_never();  // the handler may take a while (exec)
+    if (!split_target(hr.target, hr.path, hr.query)) {
+      ex->respond(error_response(make_error(errc::bad_request, "malformed request target")));
+      return;
+    }
+    srv_.dispatch(ex);
+  }
+
+  // 100-continue (RFC 9110 §10.1.1): a client that asked waits for it before sending the body.
+  void expect_continue(std::function<void()> then) {
+    auto& req = hparser_->get();
+    auto it = req.find(http::field::expect);
+    if (it == req.end() || !beast::iequals(it->value(), "100-continue")) return then();
+    auto msg = std::make_shared<std::string>("HTTP/1.1 100 Continue\r\n\r\n");
+    asio::async_write(stream_, asio::buffer(*msg), [self = this->shared_from_this(), msg, then](beast::error_code ec, size_t) {
+      if (ec) return self->close();
+      then();
+    });
+  }
+
+  // A request Beast could not parse: answer once with the documented error, then close.
+  void reject(beast::error_code ec) {
+    error e = make_error(errc::bad_request, "malformed HTTP request: " + ec.message());
+    if (ec == http::error::header_limit)
+      e = make_error(errc::payload_too_large, "request header fields exceed " +
+                                                  std::to_string(srv_.opts.max_header_bytes) + " bytes");
+    ++srv_.in_flight;
+    exchange_impl ex(this->shared_from_this());
+    ex.req.method = "-";
+    ex.req.path = "-";
+    ex.keep_alive = false;
+    body_pending_ = is_plain<Stream>;  // linger: the client may still be sending
+    finish(error_response(e), ex);
+  }
+
+  void broken(const std::shared_ptr<exchange_impl>& ex) {
+    ex->mark_done();
+    log(*ex, 400, " (broken body)");
+    close();
+  }
+
+  // One line per request; also where the request stops counting as in flight.
+  void log(const exchange_impl& ex, int status, const char* note) {
+    --srv_.in_flight;
+    double ms = std::chrono::duration<double, std::milli>(clock_type::now() - ex.t0).count();
+    spdlog::info("{} {} {} {:.1f}ms{}", ex.req.method, ex.req.path, status, ms, note);
+    srv_.stats->observe(ex.req.method, ex.route, status, ms);
+  }
 
   void pump() {
     if (writing_ || stream_dead_) return;
@@ -158,12 +509,11 @@ class session : public std::enable_shared_from_this<session<Stream>> {
     });
   }
 
-  // The client sends nothing more on a streamed exchange; a read that ends means it left.
+  // While streaming, the client sends nothing more; a read that ends means it left.
   void watch_for_close() {
     auto buf = std::make_shared<std::array<char, 512>>();
-    beast::get_lowest_layer(stream_).expires_never();
     stream_.async_read_some(asio::buffer(*buf), [self = this->shared_from_this(), buf](beast::error_code ec, size_t) {
-      if (self->ended_ && !self->writing_ && self->queue_.empty()) return;
+      if (self->stream_dead_) return;
       if (ec) return self->stream_failed();
       self->watch_for_close();
     });
@@ -175,9 +525,11 @@ class session : public std::enable_shared_from_this<session<Stream>> {
     for (auto& w : queue_)
       if (w.done) w.done(false);
     queue_.clear();
-    if (!ended_ && on_gone_) on_gone_();
+    auto gone = std::move(on_gone_);
     on_gone_ = {};
-    log_stream(" (client gone)");
+    if (!ended_ && gone) gone();
+    if (stream_ex_) log(*stream_ex_, stream_status_, " stream (client gone)");
+    stream_ex_.reset();
     beast::error_code ec;
     lowest(stream_).close(ec);
   }
@@ -186,87 +538,18 @@ class session : public std::enable_shared_from_this<session<Stream>> {
     if (stream_dead_) return;
     stream_dead_ = true;
     on_gone_ = {};
-    log_stream("");
+    if (stream_ex_) log(*stream_ex_, stream_status_, " stream");
+    bool reusable = stream_opts_.keep_alive && !srv_.draining && !body_pending_ && stream_ex_ && stream_ex_->keep_alive;
+    stream_ex_.reset();
+    if (reusable && !stream_opts_.watch_client) return do_read();
     close();
-  }
-
-  void log_stream(const char* note) {
-    --srv_.in_flight;
-    double ms = std::chrono::duration<double, std::milli>(clock_type::now() - stream_log_.t0).count();
-    spdlog::info("{} {} {} {:.1f}ms stream{}", stream_log_.method, stream_log_.path, stream_log_.status, ms, note);
-    srv_.stats->observe(stream_log_.method, stream_log_.route, stream_log_.status, ms);
-  }
-
-  void on_handshake(beast::error_code ec) {
-    if (ec) return;  // a client that cannot do TLS: nothing to answer
-    do_read();
-  }
-
-  void do_read() {
-    parser_.emplace();
-    parser_->header_limit(static_cast<uint32_t>(srv_.opts.max_header_bytes));
-    parser_->body_limit(srv_.opts.max_body_bytes);
-    beast::get_lowest_layer(stream_).expires_after(srv_.opts.idle_timeout);
-    http::async_read(stream_, buffer_, *parser_,
-                     beast::bind_front_handler(&session::on_read, this->shared_from_this()));
-  }
-
-  void on_read(beast::error_code ec, size_t) {
-    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
-        ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
-        ec == asio::error::eof || ec == asio::ssl::error::stream_truncated)
-      return close();
-    if (ec) return reject(ec);
-    auto& req = parser_->get();
-    auto ex = std::make_shared<exchange_impl>(this->shared_from_this());
-    auto& hr = ex->req;
-    hr.method = std::string(req.method_string());
-    hr.target = std::string(req.target());
-    for (auto& f : req) {
-      std::string name(f.name_string());
-      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      hr.headers.emplace_back(std::move(name), std::string(f.value()));
-    }
-    hr.body = std::move(req.body());
-    hr.tls = !std::is_same_v<Stream, beast::tcp_stream>;
-    beast::error_code aec;
-    auto ep = lowest(stream_).remote_endpoint(aec);
-    if (!aec) hr.remote_addr = ep.address().to_string();
-    ex->keep_alive = req.keep_alive();
-    ++srv_.in_flight;
-    beast::get_lowest_layer(stream_).expires_never();  // the handler may take a while (exec)
-    if (!split_target(hr.target, hr.path, hr.query)) {
-      ex->respond(error_response(make_error(errc::bad_request, "malformed request target")));
-      return;
-    }
-    srv_.dispatch(ex);
-  }
-
-  // A request Beast could not parse: answer once with the documented error, then close.
-  void reject(beast::error_code ec) {
-    error e = make_error(errc::bad_request, "malformed HTTP request: " + ec.message());
-    if (ec == http::error::body_limit)
-      e = make_error(errc::payload_too_large,
-                     "request body exceeds " + std::to_string(srv_.opts.max_body_bytes) + " bytes");
-    else if (ec == http::error::header_limit)
-      e = make_error(errc::payload_too_large, "request header fields exceed " +
-                                                  std::to_string(srv_.opts.max_header_bytes) + " bytes");
-    ++srv_.in_flight;
-    linger = std::is_same_v<Stream, beast::tcp_stream>;
-    finish(error_response(e), "-", "-", "(unparsed)", clock_type::now(), false);
-  }
-
-  void on_write(beast::error_code ec, bool keep_alive) {
-    --srv_.in_flight;
-    if (ec) return;
-    if (!keep_alive) return linger ? lingering_close() : close();
-    do_read();
   }
 
   // After refusing a request whose body is still arriving, stop sending but keep reading (and
   // dropping) for a while: closing at once would reset the connection and the client, still
-  // writing, would never see the 413 (the "lingering close" of RFC 9112 §9.6).
+  // writing, would never see the error (the "lingering close" of RFC 9112 §9.6).
   void lingering_close() {
+    if constexpr (!is_plain<Stream>) return close();
     beast::error_code ec;
     lowest(stream_).shutdown(tcp::socket::shutdown_send, ec);
     beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(5));
@@ -285,7 +568,7 @@ class session : public std::enable_shared_from_this<session<Stream>> {
 
   void close() {
     beast::error_code ec;
-    if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+    if constexpr (is_plain<Stream>) {
       stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
     } else {
       beast::get_lowest_layer(stream_).expires_after(std::chrono::seconds(2));
@@ -296,63 +579,76 @@ class session : public std::enable_shared_from_this<session<Stream>> {
   server::impl& srv_;
   Stream stream_;
   beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::string_body>> parser_;
-  bool linger = false;
+  std::optional<http::request_parser<http::empty_body>> hparser_;
+  std::optional<http::request_parser<http::string_body>> sparser_;
+  std::optional<http::request_parser<http::buffer_body>> bparser_;
+  bool body_pending_ = false;
   size_t drained_ = 0;
   // streamed response state
-  struct {
-    std::string method, path, route;
-    int status = 0;
-    clock_type::time_point t0;
-  } stream_log_;
+  std::shared_ptr<exchange_impl> stream_ex_;
+  stream_options stream_opts_;
+  int stream_status_ = 0;
   std::optional<http::response<http::empty_body>> stream_head_;
   std::optional<http::response_serializer<http::empty_body>> stream_sr_;
   std::deque<pending_write> queue_;
   std::function<void()> on_gone_;
-  bool streaming_ = false, writing_ = false, ended_ = false, stream_dead_ = false;
+  bool streaming_ = false, writing_ = false, ended_ = false, stream_dead_ = false, chunked_ = true;
 };
 
+// The handler's view of one request. Every operation hops onto the session's strand.
 template <class Stream>
-class session<Stream>::exchange_impl : public exchange {
+class session<Stream>::exchange_impl : public exchange, public std::enable_shared_from_this<exchange_impl> {
  public:
   explicit exchange_impl(std::shared_ptr<session> s) : s_(std::move(s)) {}
   const http_request& request() const override { return req; }
-  void set_route(std::string route) override { route_ = std::move(route); }
-  void respond(http_response r) override {
-    if (done_.exchange(true)) return;  // exactly once
-    auto s = s_;
-    asio::post(s->stream_.get_executor(),
-               [s, r = std::move(r), m = req.method, p = req.path, route = route_, t0 = t0_,
-                ka = keep_alive]() mutable { s->finish(std::move(r), m, p, route, t0, ka); });
+  void set_route(std::string r) override { route = std::move(r); }
+
+  void read_body(size_t limit, std::function<void()> done) override {
+    on_strand([limit, done = std::move(done)](auto& s, auto self) mutable { s.read_full_body(self, limit, std::move(done)); });
   }
-  void start_stream(int status, std::string ctype, std::vector<std::pair<std::string, std::string>> hdrs,
-                    std::function<void()> on_gone) override {
+  void read_body_chunk(std::function<void(expected<std::string>)> done) override {
+    on_strand([done = std::move(done)](auto& s, auto self) mutable { s.read_chunk(self, std::move(done)); });
+  }
+  void respond(http_response r) override {
     if (done_.exchange(true)) return;
-    auto s = s_;
-    asio::post(s->stream_.get_executor(), [s, status, ctype = std::move(ctype), hdrs = std::move(hdrs),
-                                           on_gone = std::move(on_gone), m = req.method, p = req.path,
-                                           route = route_, t0 = t0_]() mutable {
-      s->stream_start(status, std::move(ctype), std::move(hdrs), std::move(on_gone), m, p, route, t0);
+    on_strand([r = std::move(r)](auto& s, auto self) mutable { s.finish(std::move(r), *self); });
+  }
+  void start_stream(int status, std::string ctype, header_list hdrs, std::function<void()> on_gone,
+                    stream_options opts) override {
+    if (done_.exchange(true)) return;
+    on_strand([=, ctype = std::move(ctype), hdrs = std::move(hdrs), on_gone = std::move(on_gone)](auto& s, auto self) mutable {
+      s.stream_start(self, status, std::move(ctype), std::move(hdrs), std::move(on_gone), opts);
     });
   }
   void write(std::string chunk, std::function<void(bool)> done) override {
-    auto s = s_;
-    asio::post(s->stream_.get_executor(), [s, c = std::move(chunk), d = std::move(done)]() mutable {
-      s->stream_write(std::move(c), std::move(d));
-    });
+    on_strand([c = std::move(chunk), d = std::move(done)](auto& s, auto) mutable { s.stream_write(std::move(c), std::move(d)); });
   }
   void end() override {
-    auto s = s_;
-    asio::post(s->stream_.get_executor(), [s] { s->stream_end(); });
+    on_strand([](auto& s, auto) { s.stream_end(); });
   }
+  void accept_websocket(std::function<websocket_callbacks(std::shared_ptr<websocket>)> on_open, size_t max) override {
+    if (done_.exchange(true)) return;
+    on_strand([on_open = std::move(on_open), max](auto& s, auto self) mutable { s.upgrade_websocket(self, std::move(on_open), max); });
+  }
+  void hijack(std::string head, std::function<void(std::shared_ptr<raw_conn>)> on_taken) override {
+    if (done_.exchange(true)) return;
+    on_strand([h = std::move(head), t = std::move(on_taken)](auto& s, auto self) mutable { s.take_over(self, std::move(h), std::move(t)); });
+  }
+  void mark_done() { done_ = true; }
 
   http_request req;
   bool keep_alive = true;
+  std::string route = "(unmatched)";
+  clock_type::time_point t0 = clock_type::now();
 
  private:
+  template <class F>
+  void on_strand(F f) {
+    auto s = s_;
+    auto self = this->shared_from_this();
+    asio::post(s->stream().get_executor(), [s, self, f = std::move(f)]() mutable { f(*s, self); });
+  }
   std::shared_ptr<session> s_;
-  std::string route_ = "(unmatched)";
-  clock_type::time_point t0_ = clock_type::now();
   std::atomic<bool> done_{false};
 };
 

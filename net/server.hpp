@@ -20,7 +20,6 @@ struct server_options {
   uint16_t port = 7070;  // 0 = ephemeral
   std::string tls_cert, tls_key;  // both set = TLS on every connection
   size_t max_header_bytes = 16 * 1024;
-  size_t max_body_bytes = 16 * 1024 * 1024;
   int io_threads = 2;
   std::chrono::milliseconds drain_timeout{10000};
   std::chrono::seconds idle_timeout{75};

@@ -162,7 +162,6 @@ int serve_main(std::vector<std::string> args) {
     so.tls_cert = cfg.tls_cert;
     so.tls_key = cfg.tls_key;
     so.max_header_bytes = cfg.max_header_bytes;
-    so.max_body_bytes = cfg.max_body_bytes;
     so.io_threads = static_cast<int>(cfg.io_threads);
     so.drain_timeout = std::chrono::milliseconds(cfg.drain_timeout_ms);
     net::server srv(so, [&rest](net::exchange_ptr ex) { rest->dispatch(ex); }, stats);
@@ -179,7 +178,8 @@ int serve_main(std::vector<std::string> args) {
     ns.agent_io = &agent_io;
     auto node = actors::spawn_node(sys, std::move(ns));
     auto node_api = std::make_shared<actors::node_api>(sys, &node);
-    rest = std::make_shared<net::api>(node_api, keys, stats, cfg.default_image);
+    rest = std::make_shared<net::api>(node_api, keys, stats,
+                                      net::api::options{cfg.default_image, cfg.max_body_bytes});
     if (!bound) {
       std::cerr << "warren serve: " << bound.err().message << "\n";
       rc = 1;

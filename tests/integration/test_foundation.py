@@ -185,3 +185,22 @@ def test_tls_with_a_self_signed_certificate(tmp_path):
         assert d.request("GET", "/healthz", key=None)[0] == 200
     finally:
         d.close()
+
+
+def test_oversized_chunked_body_is_413(daemon):
+    c = daemon.conn()
+    c.putrequest("POST", "/v1/admin/keys")
+    c.putheader("Authorization", "Bearer " + daemon.admin_key)
+    c.putheader("Transfer-Encoding", "chunked")
+    c.endheaders()
+    chunk = b"x" * 65536
+    try:
+        for _ in range(17 * 16):
+            c.send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        c.send(b"0\r\n\r\n")
+    except (BrokenPipeError, ConnectionResetError):
+        pass
+    r = c.getresponse()
+    assert r.status == 413
+    assert b"payload_too_large" in r.read()
+    c.close()
