@@ -34,16 +34,24 @@ bool is_sandbox_id(std::string_view s) {
   return true;
 }
 
-std::string now_rfc3339() {
-  auto now = std::chrono::system_clock::now();
-  auto secs = std::chrono::system_clock::to_time_t(now);
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count() % 1000;
+std::string rfc3339_from_ns(int64_t ns) {
+  std::time_t secs = static_cast<std::time_t>(ns / 1'000'000'000);
+  auto ms = static_cast<int>((ns / 1'000'000) % 1000);
+  if (ns < 0 && ms != 0) {  // floor toward the past
+    secs -= 1;
+    ms += 1000;
+  }
   std::tm tm{};
   gmtime_r(&secs, &tm);
   char buf[64];
   std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, static_cast<int>(ms));
+                tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ms);
   return buf;
+}
+
+std::string now_rfc3339() {
+  auto now = std::chrono::system_clock::now();
+  return rfc3339_from_ns(std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count());
 }
 
 bool secret_equal(std::string_view a, std::string_view b) {

@@ -2,6 +2,7 @@
 // Never use std::rand / mt19937 for anything a client sees.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <string_view>
 
@@ -17,6 +18,8 @@ bool is_sandbox_id(std::string_view s);
 
 // Current UTC wall clock as RFC 3339 ("2026-11-22T10:00:00.123Z").
 std::string now_rfc3339();
+// A time given as nanoseconds since the epoch, the same way.
+std::string rfc3339_from_ns(int64_t ns_since_epoch);
 
 // Constant-time equality for secrets (tokens, MACs).
 bool secret_equal(std::string_view a, std::string_view b);

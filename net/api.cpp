@@ -24,6 +24,12 @@ api::api(std::shared_ptr<actors::node_api> node, auth::key_registry& keys, std::
   add("DELETE", "/v1/sandboxes/{id}", &api::destroy_sandbox, false);
   add("POST", "/v1/sandboxes/{id}/exec", &api::exec, false);
   add("POST", "/v1/sandboxes/{id}/exec/stream", &api::exec_stream, false);
+  add("PUT", "/v1/sandboxes/{id}/files", &api::put_file, false, body::stream);
+  add("GET", "/v1/sandboxes/{id}/files", &api::get_file, false);
+  add("DELETE", "/v1/sandboxes/{id}/files", &api::delete_file, false);
+  add("GET", "/v1/sandboxes/{id}/ls", &api::list_dir, false);
+  add("GET", "/v1/sandboxes/{id}/watch", &api::watch, false);
+  add("GET", "/v1/sandboxes/{id}/pty", &api::terminal, false);
 }
 
 void api::add(std::string method, std::string pattern, handler h, bool admin_only, body b) {

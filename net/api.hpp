@@ -48,6 +48,14 @@ class api {
   // exec (api_exec.cpp)
   void exec(const context& c);
   void exec_stream(const context& c);
+  // files (api_files.cpp)
+  void put_file(const context& c);
+  void get_file(const context& c);
+  void delete_file(const context& c);
+  void list_dir(const context& c);
+  void watch(const context& c);
+  // terminal (api_terminal.cpp)
+  void terminal(const context& c);
 
   // The {id} parameter if it is a well-formed sandbox id; otherwise answers 404 and false.
   static bool check_sandbox_id(const context& c, std::string& id);

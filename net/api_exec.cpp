@@ -7,6 +7,7 @@
 
 #include "net/api.hpp"
 #include "net/json_body.hpp"
+#include "net/send_window.hpp"
 #include "vmm/agent/client.hpp"
 
 namespace warren::net {
@@ -148,8 +149,7 @@ struct sse_exec : std::enable_shared_from_this<sse_exec> {
   bool started = false, finished = false;  // agent strand only
   bool finished_ = false;                  // under mu: the exec ended, keep no handle
   std::string carry_out, carry_err;        // incomplete UTF-8 tails
-  std::atomic<size_t> unsent{0};
-  std::atomic<bool> paused{false};
+  std::shared_ptr<send_window> window;
 
   std::shared_ptr<agent::process> process() {
     std::lock_guard lk(mu);
@@ -192,15 +192,8 @@ struct sse_exec : std::enable_shared_from_this<sse_exec> {
   void send(const char* event, const json& data) {
     start();
     auto text = std::string("event: ") + event + "\ndata: " + dump(data) + "\n\n";
-    auto n = text.size();
-    unsent += n;
-    if (unsent.load() > sse_pause_bytes && !paused.exchange(true))
-      if (auto p = process()) p->pause_output();
-    auto self = shared_from_this();
-    ex->write(std::move(text), [self, n](bool) {
-      if (self->unsent.fetch_sub(n) - n < sse_resume_bytes && self->paused.exchange(false))
-        if (auto p = self->process()) p->resume_output();
-    });
+    auto done = window->sent(text.size());
+    ex->write(std::move(text), std::move(done));
   }
 
   void output(const char* event, std::string& carry, std::string_view chunk) {
@@ -242,6 +235,11 @@ void api::exec_stream(const context& c) {
     s->ex = ex;
     s->link = link;
     s->busy = std::make_unique<actors::stream_guard>(link->act);
+    std::weak_ptr<sse_exec> w = s;
+    s->window = std::make_shared<send_window>(
+        sse_pause_bytes, sse_resume_bytes,
+        [w] { if (auto s = w.lock()) if (auto p = s->process()) p->pause_output(); },
+        [w] { if (auto s = w.lock()) if (auto p = s->process()) p->resume_output(); });
     agent::exec_callbacks cb;
     cb.on_start = [s](int64_t) { s->start(); };
     cb.on_stdout = [s](std::string_view d) { s->output("stdout", s->carry_out, d); };
