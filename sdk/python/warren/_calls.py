@@ -1,0 +1,188 @@
+"""The API's requests as data (sans-IO): each function returns a Call that says what to send and
+how to read the answer. Sandbox (blocking) and AsyncSandbox (asyncio) run the same Calls through
+their own transport, so the two never disagree about the protocol."""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, Callable, Dict, List, Optional, Union
+from urllib.parse import quote, urlencode
+
+from .errors import WarrenError, WarrenTimeoutError, error_from_response
+from .models import ApiKey, DestroyStats, ExecResult, Exposure, FileEntry, SandboxInfo
+
+#: Extra seconds the HTTP client waits beyond a command's own timeout before giving up.
+TIMEOUT_MARGIN = 30.0
+DEFAULT_REQUEST_TIMEOUT = 60.0
+
+
+@dataclass
+class Call:
+    method: str
+    path: str
+    query: Optional[Dict[str, Any]] = None
+    json_body: Any = None
+    body: Union[bytes, BinaryIO, None] = None     # raw request body (files)
+    body_size: Optional[int] = None
+    timeout: float = DEFAULT_REQUEST_TIMEOUT      # seconds of silence before WarrenTimeoutError
+    parse: Callable[[Any], Any] = lambda x: x     # decoded JSON (or raw bytes) -> result
+    raw: bool = False                             # answer is bytes, not JSON
+    sink: Optional[BinaryIO] = None               # stream the answer's body here
+    headers: Dict[str, str] = field(default_factory=dict)
+
+    def target(self) -> str:
+        q = {k: v for k, v in (self.query or {}).items() if v is not None}
+        return self.path + ("?" + urlencode(q) if q else "")
+
+    def payload(self) -> Optional[bytes]:
+        if self.json_body is None:
+            return None
+        return json.dumps(self.json_body).encode()
+
+
+def _sb(sid: str, rest: str = "") -> str:
+    return "/v1/sandboxes/" + quote(sid, safe="") + rest
+
+
+def create_body(image: Optional[str] = None, **fields: Any) -> Dict[str, Any]:
+    """The create request: only the fields that were given, so the server's defaults apply."""
+    body = {k: v for k, v in fields.items() if v is not None}
+    if image is not None:
+        body["image"] = image
+    return body
+
+
+def create(body: Dict[str, Any]) -> Call:
+    return Call("POST", "/v1/sandboxes", json_body=body, timeout=300.0, parse=SandboxInfo.from_json)
+
+
+def get(sid: str) -> Call:
+    return Call("GET", _sb(sid), parse=SandboxInfo.from_json)
+
+
+def list_sandboxes() -> Call:
+    return Call("GET", "/v1/sandboxes",
+                parse=lambda o: [SandboxInfo.from_json(s) for s in o.get("sandboxes", [])])
+
+
+def destroy(sid: str) -> Call:
+    return Call("DELETE", _sb(sid), timeout=120.0, parse=DestroyStats.from_json)
+
+
+def exec_body(command: str, timeout: Optional[float], env: Optional[Dict[str, str]],
+              cwd: Optional[str], stdin: Optional[str]) -> Dict[str, Any]:
+    if not command:
+        raise ValueError("command must be a non-empty string")
+    body: Dict[str, Any] = {"command": command}
+    if timeout is not None:
+        body["timeout"] = int(timeout)
+    if env:
+        body["env"] = dict(env)
+    if cwd is not None:
+        body["cwd"] = cwd
+    if stdin is not None:
+        body["stdin"] = stdin
+    return body
+
+
+def http_timeout(cmd_timeout: Optional[float], default_timeout: Optional[float]) -> float:
+    return float(cmd_timeout or default_timeout or 30) + TIMEOUT_MARGIN
+
+
+def exec_(sid: str, body: Dict[str, Any], wait: float) -> Call:
+    return Call("POST", _sb(sid, "/exec"), json_body=body, timeout=wait, parse=ExecResult.from_json)
+
+
+def exec_stream(sid: str, body: Dict[str, Any], wait: float) -> Call:
+    return Call("POST", _sb(sid, "/exec/stream"), json_body=body, timeout=wait, raw=True,
+                headers={"Accept": "text/event-stream"})
+
+
+def shell_path(sid: str) -> str:
+    return _sb(sid, "/shell")
+
+
+def pty_path(sid: str, cols: int = 80, rows: int = 24, command: Optional[str] = None) -> str:
+    q: Dict[str, Any] = {"cols": cols, "rows": rows}
+    if command:
+        q["command"] = command
+    return _sb(sid, "/pty") + "?" + urlencode(q)
+
+
+# --- files ------------------------------------------------------------------------------------
+
+def put_file(sid: str, path: str, data: Union[bytes, BinaryIO], size: int) -> Call:
+    return Call("PUT", _sb(sid, "/files"), query={"path": path}, body=data, body_size=size,
+                timeout=300.0, headers={"Content-Type": "application/octet-stream"})
+
+
+def get_file(sid: str, path: str, sink: Optional[BinaryIO] = None) -> Call:
+    return Call("GET", _sb(sid, "/files"), query={"path": path}, raw=True, sink=sink, timeout=300.0)
+
+
+def delete_file(sid: str, path: str) -> Call:
+    return Call("DELETE", _sb(sid, "/files"), query={"path": path}, parse=lambda _: None)
+
+
+def ls(sid: str, path: str) -> Call:
+    return Call("GET", _sb(sid, "/ls"), query={"path": path},
+                parse=lambda o: [FileEntry.from_json(e) for e in o.get("entries", [])])
+
+
+# --- public URLs ------------------------------------------------------------------------------
+
+def url(sid: str, port: int) -> Call:
+    return Call("GET", _sb(sid, "/url"), query={"port": int(port)}, parse=lambda o: o["url"])
+
+
+def expose(sid: str, port: int, auth: bool) -> Call:
+    return Call("POST", _sb(sid, "/expose"), json_body={"port": int(port), "auth": bool(auth)},
+                parse=Exposure.from_json)
+
+
+def exposures(sid: str) -> Call:
+    return Call("GET", _sb(sid, "/exposures"),
+                parse=lambda o: [Exposure.from_json(e) for e in o.get("exposures", [])])
+
+
+def unexpose(sid: str, port: int) -> Call:
+    return Call("DELETE", _sb(sid, "/exposures/%d" % int(port)), parse=lambda _: None)
+
+
+# --- node -------------------------------------------------------------------------------------
+
+def info() -> Call:
+    return Call("GET", "/v1/info")
+
+
+def create_key(tenant: str, admin: bool) -> Call:
+    return Call("POST", "/v1/admin/keys", json_body={"tenant": tenant, "admin": admin},
+                parse=ApiKey.from_json)
+
+
+def revoke_key(key_id: str) -> Call:
+    return Call("DELETE", "/v1/admin/keys/" + quote(key_id, safe=""), parse=lambda _: None)
+
+
+def shell_run_frame(req_id: int, command: str, timeout: Optional[float]) -> str:
+    msg: Dict[str, Any] = {"op": "run", "id": req_id, "command": command}
+    if timeout is not None:
+        msg["timeout"] = int(timeout)
+    return json.dumps(msg)
+
+
+
+SHELL_CLOSED = "Shell is closed"
+
+
+def shell_reply(msg: Dict[str, Any]) -> "tuple[ExecResult, bool]":
+    """Reads one shell reply: (result, shell_now_closed), or raises the error it carries."""
+    err = msg.get("error")
+    if isinstance(err, dict):
+        if err.get("code") == "shell_closed":
+            raise WarrenError(SHELL_CLOSED, None, "shell_closed", err)
+        if err.get("code") == "timeout":
+            body = dict(err, stdout=msg.get("stdout", ""), stderr=msg.get("stderr", ""))
+            raise WarrenTimeoutError(err.get("message") or "command timed out", 504, "timeout", body)
+        raise error_from_response(400, msg)
+    return ExecResult.from_json(msg), bool(msg.get("closed"))

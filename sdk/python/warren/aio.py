@@ -1,0 +1,102 @@
+"""AsyncSandbox: the asyncio SDK, mirroring Sandbox method for method with awaitables.
+`async with AsyncSandbox(...) as sb: out = await sb.exec("uname -a")`."""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Optional
+
+from . import _calls
+from ._aio_http import AsyncHttpTransport
+from ._base import SandboxBase
+from ._sse import ExecStreamState
+from .errors import WarrenError
+from .models import DestroyStats, ExecResult, SandboxInfo
+from .shell import AsyncShell
+
+OutputCallback = Optional[Callable[[str], Any]]
+
+
+class AsyncSandbox(SandboxBase):
+    """A Warren sandbox driven with asyncio. Same constructor as Sandbox."""
+
+    def __init__(self, image: Optional[str] = None, **kwargs: Any) -> None:
+        super().__init__(image, **kwargs)
+        self._t = AsyncHttpTransport(self.api_url, self.api_key, self.verify_tls)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    async def create(self) -> SandboxInfo:
+        """Creates the sandbox; returns when it is running."""
+        if self.info is not None:
+            raise WarrenError("sandbox %s already exists" % self.info.id)
+        self.info = await self._t.call(_calls.create(self._spec))
+        return self.info
+
+    @classmethod
+    async def connect(cls, sandbox_id: str, **kwargs: Any) -> "AsyncSandbox":
+        """Attaches to an existing sandbox."""
+        sb = cls(**kwargs)
+        sb.info = await sb._t.call(_calls.get(sandbox_id))
+        return sb
+
+    @classmethod
+    async def list(cls, api_url: Optional[str] = None, api_key: Optional[str] = None) -> List[SandboxInfo]:
+        """Every sandbox this key can see."""
+        t = cls(api_url=api_url, api_key=api_key)._t
+        try:
+            return await t.call(_calls.list_sandboxes())
+        finally:
+            await t.close()
+
+    async def refresh(self) -> SandboxInfo:
+        self.info = await self._t.call(_calls.get(self.id))
+        return self.info
+
+    async def destroy(self) -> DestroyStats:
+        """Destroys the sandbox; returns what it used."""
+        stats = await self._t.call(_calls.destroy(self.id))
+        await self._t.close()
+        return stats
+
+    async def close(self) -> None:
+        """Closes pooled connections without destroying the sandbox."""
+        await self._t.close()
+
+    async def __aenter__(self) -> "AsyncSandbox":
+        if self.info is None:
+            await self.create()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        if self.info is not None:
+            try:
+                await self.destroy()
+            except WarrenError as e:
+                if e.code != 404:
+                    raise
+
+    # -- commands ------------------------------------------------------------------------------
+    async def exec(self, command: str, *, timeout: Optional[float] = None,
+                   env: Optional[Dict[str, str]] = None, cwd: Optional[str] = None,
+                   stdin: Optional[str] = None) -> ExecResult:
+        """See Sandbox.exec."""
+        body = _calls.exec_body(command, timeout, env, cwd, stdin)
+        return await self._t.call(_calls.exec_(self.id, body, self._exec_wait(timeout)))
+
+    async def exec_stream(self, command: str, on_stdout: OutputCallback = None,
+                          on_stderr: OutputCallback = None, timeout: Optional[float] = None, *,
+                          env: Optional[Dict[str, str]] = None, cwd: Optional[str] = None,
+                          stdin: Optional[str] = None) -> ExecResult:
+        """See Sandbox.exec_stream; the callbacks are plain functions called on the loop."""
+        body = _calls.exec_body(command, timeout, env, cwd, stdin)
+        state = ExecStreamState(on_stdout, on_stderr)
+        async with self._t.open(_calls.exec_stream(self.id, body, self._exec_wait(timeout))) as resp:
+            while True:
+                chunk = await resp.read_some()
+                if not chunk or state.feed(chunk):
+                    break
+            if state.result is not None:
+                await resp.read_all()
+        return state.finish()
+
+    async def shell(self) -> AsyncShell:
+        """Opens a persistent bash session: `async with await sb.shell() as sh:`."""
+        return await AsyncShell(self.api_url, self.api_key, self.id, self.verify_tls).open()

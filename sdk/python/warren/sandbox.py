@@ -1,0 +1,125 @@
+"""Sandbox: the blocking SDK. One object per sandbox; `with Sandbox(...) as sb:` creates it on
+enter and destroys it on exit."""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Optional
+
+from . import _calls
+from ._base import SandboxBase
+from ._http import HttpTransport, read_some
+from ._sse import ExecStreamState
+from .config import resolve_api_key, resolve_api_url
+from .errors import WarrenError
+from .models import ApiKey, DestroyStats, ExecResult, SandboxInfo
+from .shell import Shell
+
+OutputCallback = Optional[Callable[[str], Any]]
+
+
+class Sandbox(SandboxBase):
+    """A Warren sandbox, driven over the HTTP API (blocking calls). See SandboxBase for the
+    constructor's arguments."""
+
+    def __init__(self, image: Optional[str] = None, **kwargs: Any) -> None:
+        super().__init__(image, **kwargs)
+        self._t = HttpTransport(self.api_url, self.api_key, self.verify_tls)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def create(self) -> SandboxInfo:
+        """Creates the sandbox; returns when it is running."""
+        if self.info is not None:
+            raise WarrenError("sandbox %s already exists" % self.info.id)
+        self.info = self._t.call(_calls.create(self._spec))
+        return self.info
+
+    @classmethod
+    def connect(cls, sandbox_id: str, **kwargs: Any) -> "Sandbox":
+        """Attaches to an existing sandbox (api_url/api_key as in the constructor)."""
+        sb = cls(**kwargs)
+        sb.info = sb._t.call(_calls.get(sandbox_id))
+        return sb
+
+    @classmethod
+    def list(cls, api_url: Optional[str] = None, api_key: Optional[str] = None) -> List[SandboxInfo]:
+        """Every sandbox this key can see."""
+        return cls(api_url=api_url, api_key=api_key)._t.call(_calls.list_sandboxes())
+
+    def refresh(self) -> SandboxInfo:
+        """Reads the sandbox's current state from the server."""
+        self.info = self._t.call(_calls.get(self.id))
+        return self.info
+
+    def destroy(self) -> DestroyStats:
+        """Destroys the sandbox; returns what it used (CPU, peak memory, disk, uptime)."""
+        stats = self._t.call(_calls.destroy(self.id))
+        self._t.close()
+        return stats
+
+    def __enter__(self) -> "Sandbox":
+        if self.info is None:
+            self.create()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.info is not None:
+            try:
+                self.destroy()
+            except WarrenError as e:
+                if e.code != 404:
+                    raise
+
+    # -- commands ------------------------------------------------------------------------------
+    def exec(self, command: str, *, timeout: Optional[float] = None,
+             env: Optional[Dict[str, str]] = None, cwd: Optional[str] = None,
+             stdin: Optional[str] = None) -> ExecResult:
+        """Runs `command` under /bin/sh -c and waits for it. A non-zero exit is not an error
+        (look at .exit_code / .ok); past `timeout` seconds (default: the sandbox's) the process
+        group is killed and WarrenTimeoutError carries the partial .stdout/.stderr."""
+        body = _calls.exec_body(command, timeout, env, cwd, stdin)
+        return self._t.call(_calls.exec_(self.id, body, self._exec_wait(timeout)))
+
+    def exec_stream(self, command: str, on_stdout: OutputCallback = None,
+                    on_stderr: OutputCallback = None, timeout: Optional[float] = None, *,
+                    env: Optional[Dict[str, str]] = None, cwd: Optional[str] = None,
+                    stdin: Optional[str] = None) -> ExecResult:
+        """Runs `command`, calling on_stdout/on_stderr with each chunk of text as soon as the
+        sandbox prints it; returns the ExecResult (with the whole output) once it exits."""
+        body = _calls.exec_body(command, timeout, env, cwd, stdin)
+        state = ExecStreamState(on_stdout, on_stderr)
+        with self._t.open(_calls.exec_stream(self.id, body, self._exec_wait(timeout))) as resp:
+            while True:
+                chunk = read_some(resp, self.api_url)
+                if not chunk or state.feed(chunk):
+                    break
+            if state.result is not None:
+                resp.read()  # drain to the end so the connection can be reused
+        return state.finish()
+
+    def shell(self) -> Shell:
+        """Opens a persistent bash session (needs the `websockets` package)."""
+        return Shell(self.api_url, self.api_key, self.id, self.verify_tls)
+
+
+class Client:
+    """Node-level calls that are not about one sandbox: info and (admin keys) API keys."""
+
+    def __init__(self, api_url: Optional[str] = None, api_key: Optional[str] = None,
+                 verify_tls: bool = True) -> None:
+        self.api_url = resolve_api_url(api_url)
+        self.api_key = resolve_api_key(api_key, self.api_url)
+        self._t = HttpTransport(self.api_url, self.api_key, verify_tls)
+
+    def info(self) -> Dict[str, Any]:
+        """`GET /v1/info`: version, nodes, drivers and what they can do, images."""
+        return self._t.call(_calls.info())
+
+    def sandboxes(self) -> List[SandboxInfo]:
+        return self._t.call(_calls.list_sandboxes())
+
+    def create_key(self, tenant: str, admin: bool = False) -> ApiKey:
+        """Mints an API key for `tenant` (admin key needed); `.key` is shown only here."""
+        return self._t.call(_calls.create_key(tenant, admin))
+
+    def revoke_key(self, key_id: str) -> None:
+        """Revokes a key by its key_id (admin key needed)."""
+        self._t.call(_calls.revoke_key(key_id))
