@@ -4,8 +4,6 @@
 
 #include <boost/asio.hpp>
 #include <charconv>
-#include <cstdio>
-#include <cstdlib>
 
 #include "core/ids.hpp"
 
