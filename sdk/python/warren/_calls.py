@@ -111,17 +111,22 @@ def pty_path(sid: str, cols: int = 80, rows: int = 24, command: Optional[str] = 
 
 # --- files ------------------------------------------------------------------------------------
 
-def put_file(sid: str, path: str, data: Union[bytes, BinaryIO], size: int) -> Call:
-    return Call("PUT", _sb(sid, "/files"), query={"path": path}, body=data, body_size=size,
-                timeout=300.0, headers={"Content-Type": "application/octet-stream"})
+def put_file(sid: str, path: str, data: Union[bytes, BinaryIO], size: int,
+             mode: Optional[int] = None) -> Call:
+    return Call("PUT", _sb(sid, "/files"),
+                query={"path": path, "mode": None if mode is None else "%04o" % mode},
+                body=data, body_size=size, timeout=300.0, parse=lambda o: int(o["size"]),
+                headers={"Content-Type": "application/octet-stream"})
 
 
 def get_file(sid: str, path: str, sink: Optional[BinaryIO] = None) -> Call:
     return Call("GET", _sb(sid, "/files"), query={"path": path}, raw=True, sink=sink, timeout=300.0)
 
 
-def delete_file(sid: str, path: str) -> Call:
-    return Call("DELETE", _sb(sid, "/files"), query={"path": path}, parse=lambda _: None)
+def delete_file(sid: str, path: str, recursive: bool = False) -> Call:
+    return Call("DELETE", _sb(sid, "/files"),
+                query={"path": path, "recursive": "true" if recursive else None},
+                parse=lambda _: None)
 
 
 def ls(sid: str, path: str) -> Call:

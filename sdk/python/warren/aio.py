@@ -2,14 +2,14 @@
 `async with AsyncSandbox(...) as sb: out = await sb.exec("uname -a")`."""
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, BinaryIO, Callable, Dict, List, Optional, Union
 
 from . import _calls
 from ._aio_http import AsyncHttpTransport
-from ._base import SandboxBase
+from ._base import SandboxBase, file_size
 from ._sse import ExecStreamState
 from .errors import WarrenError
-from .models import DestroyStats, ExecResult, SandboxInfo
+from .models import DestroyStats, ExecResult, FileEntry, SandboxInfo
 from .shell import AsyncShell
 
 OutputCallback = Optional[Callable[[str], Any]]
@@ -96,6 +96,45 @@ class AsyncSandbox(SandboxBase):
             if state.result is not None:
                 await resp.read_all()
         return state.finish()
+
+    # -- files ---------------------------------------------------------------------------------
+    async def upload_file(self, local_path: str, remote_path: str, mode: Optional[int] = None) -> int:
+        """See Sandbox.upload_file. Copies a local file into the sandbox (streamed, never held in memory); parents are
+        created. Returns the size written."""
+        with open(local_path, "rb") as f:
+            return await self._t.call(_calls.put_file(self.id, remote_path, f, file_size(f), mode))
+
+    async def write(self, remote_path: str, data: Union[bytes, BinaryIO], mode: Optional[int] = None) -> int:
+        """Writes bytes (or a binary file object, streamed) to `remote_path`."""
+        if isinstance(data, bytearray):
+            data = bytes(data)
+        size = len(data) if isinstance(data, bytes) else file_size(data)
+        return await self._t.call(_calls.put_file(self.id, remote_path, data, size, mode))
+
+    async def write_text(self, remote_path: str, text: str, encoding: str = "utf-8") -> int:
+        """Writes a string to `remote_path`."""
+        return await self.write(remote_path, text.encode(encoding))
+
+    async def download(self, remote_path: str) -> bytes:
+        """A file's content (missing → 404 WarrenError, a directory → 400)."""
+        return await self._t.call(_calls.get_file(self.id, remote_path))
+
+    async def read_text(self, remote_path: str, encoding: str = "utf-8") -> str:
+        return (await self.download(remote_path)).decode(encoding)
+
+    async def download_file(self, remote_path: str, local_path: str) -> int:
+        """Streams a file out of the sandbox into `local_path`; returns its size."""
+        with open(local_path, "wb") as f:
+            await self._t.call(_calls.get_file(self.id, remote_path, sink=f))
+            return f.tell()
+
+    async def ls(self, path: str) -> List[FileEntry]:
+        """The entries of a directory."""
+        return await self._t.call(_calls.ls(self.id, path))
+
+    async def remove(self, path: str, recursive: bool = False) -> None:
+        """Deletes a file, or a directory (non-empty ones need recursive=True)."""
+        await self._t.call(_calls.delete_file(self.id, path, recursive))
 
     async def shell(self) -> AsyncShell:
         """Opens a persistent bash session: `async with await sb.shell() as sh:`."""

@@ -2,15 +2,15 @@
 enter and destroys it on exit."""
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, BinaryIO, Callable, Dict, List, Optional, Union
 
 from . import _calls
-from ._base import SandboxBase
+from ._base import SandboxBase, file_size
 from ._http import HttpTransport, read_some
 from ._sse import ExecStreamState
 from .config import resolve_api_key, resolve_api_url
 from .errors import WarrenError
-from .models import ApiKey, DestroyStats, ExecResult, SandboxInfo
+from .models import ApiKey, DestroyStats, ExecResult, FileEntry, SandboxInfo
 from .shell import Shell
 
 OutputCallback = Optional[Callable[[str], Any]]
@@ -94,6 +94,45 @@ class Sandbox(SandboxBase):
             if state.result is not None:
                 resp.read()  # drain to the end so the connection can be reused
         return state.finish()
+
+    # -- files ---------------------------------------------------------------------------------
+    def upload_file(self, local_path: str, remote_path: str, mode: Optional[int] = None) -> int:
+        """Copies a local file into the sandbox (streamed, never held in memory); parents are
+        created. Returns the size written."""
+        with open(local_path, "rb") as f:
+            return self._t.call(_calls.put_file(self.id, remote_path, f, file_size(f), mode))
+
+    def write(self, remote_path: str, data: Union[bytes, BinaryIO], mode: Optional[int] = None) -> int:
+        """Writes bytes (or a binary file object, streamed) to `remote_path`."""
+        if isinstance(data, bytearray):
+            data = bytes(data)
+        size = len(data) if isinstance(data, bytes) else file_size(data)
+        return self._t.call(_calls.put_file(self.id, remote_path, data, size, mode))
+
+    def write_text(self, remote_path: str, text: str, encoding: str = "utf-8") -> int:
+        """Writes a string to `remote_path`."""
+        return self.write(remote_path, text.encode(encoding))
+
+    def download(self, remote_path: str) -> bytes:
+        """A file's content (missing → 404 WarrenError, a directory → 400)."""
+        return self._t.call(_calls.get_file(self.id, remote_path))
+
+    def read_text(self, remote_path: str, encoding: str = "utf-8") -> str:
+        return self.download(remote_path).decode(encoding)
+
+    def download_file(self, remote_path: str, local_path: str) -> int:
+        """Streams a file out of the sandbox into `local_path`; returns its size."""
+        with open(local_path, "wb") as f:
+            self._t.call(_calls.get_file(self.id, remote_path, sink=f))
+            return f.tell()
+
+    def ls(self, path: str) -> List[FileEntry]:
+        """The entries of a directory."""
+        return self._t.call(_calls.ls(self.id, path))
+
+    def remove(self, path: str, recursive: bool = False) -> None:
+        """Deletes a file, or a directory (non-empty ones need recursive=True)."""
+        self._t.call(_calls.delete_file(self.id, path, recursive))
 
     def shell(self) -> Shell:
         """Opens a persistent bash session (needs the `websockets` package)."""
