@@ -10,14 +10,34 @@ import ssl
 import subprocess
 import tempfile
 import time
+import fcntl
 
 BIN_DIR = os.environ.get("WARREN_BIN_DIR") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "bin")
 WARREN = os.path.join(BIN_DIR, "warren")
 
 
+def shared_images(refs=("busybox:latest",)):
+    """Builds the given images once into a cache under the build tree (shared by every test
+    file and every run; a file lock keeps parallel CTest runs from building twice) and returns
+    the cache's `images/` directory, to be linked as `<data-dir>/images`."""
+    cache = os.path.realpath(os.environ.get("WARREN_IT_IMAGE_CACHE") or os.path.join(BIN_DIR, "..", "it-image-cache"))
+    os.makedirs(cache, exist_ok=True)
+    with open(os.path.join(cache, ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        for ref in refs:
+            name, _, tag = ref.partition(":")
+            if os.path.isdir(os.path.join(cache, "images", name, tag or "latest", "rootfs")):
+                continue
+            r = subprocess.run([WARREN, "image", "build", ref, "--data-dir", cache],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=1800)
+            if r.returncode != 0:
+                raise RuntimeError("warren image build %s failed:\n%s" % (ref, r.stdout.decode(errors="replace")))
+    return os.path.join(cache, "images")
+
+
 class Daemon:
-    def __init__(self, data_dir=None, extra_args=(), tls=None):
+    def __init__(self, data_dir=None, extra_args=(), tls=None, images=None):
         self._tmp = None
         if data_dir is None:
             self._tmp = tempfile.TemporaryDirectory(prefix="warren-it-")
@@ -28,6 +48,10 @@ class Daemon:
         self.proc = None
         self.port = None
         self.log_path = os.path.join(data_dir, "daemon.log")
+        if images:  # a shared, prebuilt image store (see shared_images)
+            link = os.path.join(data_dir, "images")
+            if not os.path.lexists(link):
+                os.symlink(images, link)
 
     def start(self, timeout=30):
         args = [WARREN, "serve", "--data-dir", self.data_dir, "--listen", "127.0.0.1:0"]
@@ -137,3 +161,104 @@ def assert_error(status, body, want_status, want_code):
     assert isinstance(body, dict) and set(body) == {"error"}, body
     assert body["error"]["code"] == want_code, body
     assert isinstance(body["error"]["message"], str) and body["error"]["message"], body
+
+
+# --- sandboxes ------------------------------------------------------------------------------
+
+TEST_IMAGE = "busybox:latest"
+
+
+def create_sandbox(d, key="admin", **fields):
+    """POST /v1/sandboxes with the test image unless given; asserts 201, returns the object."""
+    fields.setdefault("image", TEST_IMAGE)
+    status, body, _ = d.request("POST", "/v1/sandboxes", fields, key=key)
+    assert status == 201, (status, body)
+    return body
+
+
+def destroy_sandbox(d, sid, key="admin"):
+    """DELETE that tolerates an already-gone sandbox; returns (status, body)."""
+    status, body, _ = d.request("DELETE", "/v1/sandboxes/" + sid, key=key)
+    assert status in (200, 404), (status, body)
+    return status, body
+
+
+class sandbox:
+    """`with sandbox(d, mem_mib=64) as sb:` — created on enter, destroyed on exit."""
+    def __init__(self, d, key="admin", **fields):
+        self.d, self.key, self.fields = d, key, fields
+
+    def __enter__(self):
+        self.obj = create_sandbox(self.d, key=self.key, **self.fields)
+        return self.obj
+
+    def __exit__(self, *exc):
+        destroy_sandbox(self.d, self.obj["id"], key="admin")
+
+
+def exec_(d, sid, command, key="admin", expect=200, http_timeout=120, **fields):
+    """POST .../exec (fields such as timeout, env, cwd, stdin go into the body); asserts the
+    status (unless expect is None), returns the body."""
+    fields["command"] = command
+    status, body, _ = d.request("POST", "/v1/sandboxes/%s/exec" % sid, fields, key=key, timeout=http_timeout)
+    if expect is not None:
+        assert status == expect, (status, body)
+    return body
+
+
+def sse_events(d, sid, command, key="admin", http_timeout=120, on_open=None, **fields):
+    """POST .../exec/stream; yields (event, data dict, seconds since the request was sent) as
+    each event arrives. `on_open(response)` sees the response before any event is read."""
+    fields["command"] = command
+    h = {"Authorization": "Bearer " + (d.admin_key if key == "admin" else key),
+         "Content-Type": "application/json"}
+    c = d.conn(http_timeout)
+    t0 = time.time()
+    c.request("POST", "/v1/sandboxes/%s/exec/stream" % sid, body=json.dumps(fields), headers=h)
+    r = c.getresponse()
+    try:
+        if on_open:
+            on_open(r)
+        assert r.status == 200, (r.status, r.read())
+        assert r.getheader("Content-Type", "").startswith("text/event-stream")
+        event, data = None, []
+        while True:
+            line = r.readline()
+            if not line:
+                return
+            line = line.rstrip(b"\r\n").decode()
+            if line.startswith("event:"):
+                event = line[6:].strip()
+            elif line.startswith("data:"):
+                data.append(line[5:].strip())
+            elif line == "" and event is not None:
+                yield event, json.loads("\n".join(data)), time.time() - t0
+                event, data = None, []
+    finally:
+        c.close()
+
+
+def daemon_rss_bytes(d):
+    with open("/proc/%d/status" % d.proc.pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+def sandbox_state_json(d, sid):
+    """The jail driver's own record of a sandbox (init pid, slot, cgroups...)."""
+    with open(os.path.join(d.data_dir, "sandboxes", sid, "state.json")) as f:
+        return json.load(f)
+
+
+def cleanup_sandboxes(d):
+    """Destroys whatever sandboxes a module left behind (they outlive the daemon by design)."""
+    if not d.proc or d.proc.poll() is not None:
+        return
+    status, body, _ = d.request("GET", "/v1/sandboxes", timeout=30)
+    assert status == 200, (status, body)
+    for sb in body["sandboxes"]:
+        status, resp, _ = d.request("DELETE", "/v1/sandboxes/" + sb["id"], timeout=60)
+        if status not in (200, 404):
+            print("warning: cannot destroy leftover sandbox %s: %s %s" % (sb["id"], status, resp))
