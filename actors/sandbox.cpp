@@ -154,7 +154,8 @@ uint64_t uptime_ms(self_ptr self) {
 // Tears the sandbox down; `done` gets the DestroyStats JSON or the error.
 void teardown(self_ptr self, std::function<void(expected<std::string>)> done) {
   auto& st = self->state;
-  if (st.destroying) return done(make_error(errc::conflict, "sandbox " + st.rec.id + " is already being destroyed"));
+  // A DELETE racing another: the sandbox is going away, answer like a second DELETE (404).
+  if (st.destroying) return done(make_error(errc::not_found, "sandbox " + st.rec.id + " is already being destroyed"));
   st.destroying = true;
   st.rec.state = "destroying";
   persist(self);
