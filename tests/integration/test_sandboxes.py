@@ -148,6 +148,25 @@ def test_destroy_answers_measured_stats_and_a_second_delete_is_404(daemon):
     assert obj["id"] not in {s["id"] for s in body["sandboxes"]}
 
 
+def test_concurrent_deletes_answer_200_once_and_404_for_the_others(daemon):
+    obj = create_sandbox(daemon)
+    results = []
+
+    def delete():
+        status, body, _ = daemon.request("DELETE", "/v1/sandboxes/" + obj["id"])
+        results.append((status, body))
+    threads = [threading.Thread(target=delete) for _ in range(3)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    statuses = sorted(s for s, _ in results)
+    assert statuses == [200, 404, 404], results
+    for status, body in results:
+        if status == 404:
+            assert_error(status, body, 404, "not_found")
+
+
 def test_exec_on_a_destroyed_sandbox_is_404(daemon):
     obj = create_sandbox(daemon)
     destroy_sandbox(daemon, obj["id"])
