@@ -209,14 +209,20 @@ node_actor spawn_node(caf::actor_system& sys, node_settings settings) {
           for (auto& [id, c] : st.sandboxes) {
             auto rec = st.cfg.store->get_record<storage::sandbox_record>(storage::family::sandboxes, id);
             std::string state = rec && rec->has_value() ? (*rec)->state : "unknown";
+            json ports = json::array();
+            if (rec && rec->has_value())
+              for (auto& e : (*rec)->exposures)
+                ports.push_back({{"kind", "port_forward"}, {"id", id + ":" + std::to_string(e.port)},
+                                 {"state", e.auth ? "exposed (auth)" : "exposed"}, {"children", json::array()}});
             children.push_back({{"kind", "sandbox"}, {"id", id}, {"state", state},
-                                {"tenant", c.tenant}, {"children", json::array()}});
+                                {"tenant", c.tenant}, {"children", ports}});
           }
           json node = {{"kind", "node"}, {"id", st.cfg.node_id}, {"state", "up"}, {"children", children}};
           return json{{"nodes", json::array({node})}}.dump();
         },
         [self](count_atom) -> std::string {
-          return json{{"node", 1}, {"sandbox", self->state.sandboxes.size()}}.dump();
+          return json{{"node", 1}, {"sandbox", self->state.sandboxes.size()},
+                      {"port_forward", port_forward_count()}}.dump();
         },
         [self](create_atom, const std::string& encoded) -> caf::result<std::string> {
           auto& cfg = self->state.cfg;
@@ -269,6 +275,30 @@ node_actor spawn_node(caf::actor_system& sys, node_settings settings) {
           // A lost sandbox: nothing left to measure; forget it.
           self->state.cfg.store->erase(storage::family::sandboxes, id);
           return destroy_stats_json(vmm::usage{}, 0);
+        },
+        [self](expose_atom, const std::string& id, const std::string& tenant, bool admin, uint16_t port,
+               bool auth) -> caf::result<std::string> {
+          if (auto* c = find_child(self, id, tenant, admin)) return self->delegate(c->hdl, expose_atom::value, port, auth);
+          auto rec = stored_record(self, id, tenant, admin);
+          if (!rec) return to_caf(rec.err());
+          return to_caf(make_error(errc::conflict, "sandbox " + id + " is " + rec->state));
+        },
+        [self](exposures_atom, const std::string& id, const std::string& tenant, bool admin) -> caf::result<std::string> {
+          if (auto* c = find_child(self, id, tenant, admin)) return self->delegate(c->hdl, exposures_atom::value);
+          auto rec = stored_record(self, id, tenant, admin);
+          if (!rec) return to_caf(rec.err());
+          return std::string("[]");
+        },
+        [self](unexpose_atom, const std::string& id, const std::string& tenant, bool admin, uint16_t port) -> caf::result<bool> {
+          if (auto* c = find_child(self, id, tenant, admin)) return self->delegate(c->hdl, unexpose_atom::value, port);
+          auto rec = stored_record(self, id, tenant, admin);
+          if (!rec) return to_caf(rec.err());
+          return to_caf(make_error(errc::conflict, "sandbox " + id + " is " + rec->state));
+        },
+        [self](port_stats_atom) -> caf::result<std::string> {
+          std::vector<sandbox_actor> all;
+          for (auto& [id, c] : self->state.sandboxes) all.push_back(c.hdl);
+          return gather_json(self, all, exposures_atom::value);
         },
     };
   };

@@ -61,7 +61,13 @@ using node_actor = caf::typed_actor<
     // (id, tenant, admin) → encoded record.
     caf::replies_to<get_atom, std::string, std::string, bool>::with<std::string>,
     caf::replies_to<link_atom, std::string, std::string, bool>::with<sandbox_link_ptr>,
-    caf::replies_to<destroy_atom, std::string, std::string, bool>::with<std::string>>;
+    caf::replies_to<destroy_atom, std::string, std::string, bool>::with<std::string>,
+    // Exposures, (id, tenant, admin, ...) → as the sandbox actor answers (actors/sandbox.hpp).
+    caf::replies_to<expose_atom, std::string, std::string, bool, uint16_t, bool>::with<std::string>,
+    caf::replies_to<exposures_atom, std::string, std::string, bool>::with<std::string>,
+    caf::replies_to<unexpose_atom, std::string, std::string, bool, uint16_t>::with<bool>,
+    // Every exposure of this node with its counters, as a JSON array (for /metrics).
+    caf::replies_to<port_stats_atom>::with<std::string>>;
 
 node_actor spawn_node(caf::actor_system& sys, node_settings settings);
 

@@ -85,4 +85,28 @@ void node_api::destroy_sandbox(std::string id, principal who, reply_fn<std::stri
       destroy_atom::value, std::move(id), who.tenant, who.admin);
 }
 
+void node_api::port_link(std::string id, reply_fn<sandbox_link_ptr> reply) const {
+  sandbox_link(std::move(id), principal{"", true}, std::move(reply));
+}
+
+void node_api::expose(std::string id, principal who, uint16_t port, bool auth, reply_fn<std::string> reply) const {
+  ask(impl_->sys, impl_->node, reply, [reply](std::string& s) { reply(std::move(s)); },
+      expose_atom::value, std::move(id), who.tenant, who.admin, port, auth);
+}
+
+void node_api::exposures(std::string id, principal who, reply_fn<std::string> reply) const {
+  ask(impl_->sys, impl_->node, reply, [reply](std::string& s) { reply(std::move(s)); },
+      exposures_atom::value, std::move(id), who.tenant, who.admin);
+}
+
+void node_api::unexpose(std::string id, principal who, uint16_t port, reply_fn<bool> reply) const {
+  ask(impl_->sys, impl_->node, reply, [reply](bool r) { reply(r); }, unexpose_atom::value, std::move(id),
+      who.tenant, who.admin, port);
+}
+
+void node_api::port_stats(reply_fn<std::string> reply) const {
+  ask(impl_->sys, impl_->node, reply, [reply](std::string& s) { reply(std::move(s)); },
+      port_stats_atom::value);
+}
+
 }  // namespace warren::actors

@@ -46,6 +46,15 @@ class node_api {
   void sandbox_link(std::string id, principal who, reply_fn<sandbox_link_ptr> reply) const;
   void destroy_sandbox(std::string id, principal who, reply_fn<std::string> reply) const;
 
+  // Public URLs (API.md "Public URLs for sandbox ports"). The proxy's link skips the tenancy
+  // check on purpose: there the 16-hex id is the credential. It answers not_found for an
+  // unknown id and conflict for a sandbox that is not running, nothing more.
+  void port_link(std::string id, reply_fn<sandbox_link_ptr> reply) const;
+  void expose(std::string id, principal who, uint16_t port, bool auth, reply_fn<std::string> reply) const;
+  void exposures(std::string id, principal who, reply_fn<std::string> reply) const;
+  void unexpose(std::string id, principal who, uint16_t port, reply_fn<bool> reply) const;
+  void port_stats(reply_fn<std::string> reply) const;
+
  private:
   struct impl;
   std::unique_ptr<impl> impl_;

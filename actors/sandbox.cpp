@@ -45,6 +45,7 @@ struct sandbox_state {
   clock_type::time_point started = clock_type::now();
   uint64_t last_cpu_ns = 0;
   bool destroying = false;
+  sandbox_ports ports;  // exposures and their port-forward actors
   static inline const char* name = "sandbox";
 };
 
@@ -159,6 +160,7 @@ void teardown(self_ptr self, std::function<void(expected<std::string>)> done) {
   st.destroying = true;
   st.rec.state = "destroying";
   persist(self);
+  st.ports.close();  // revokes every exposure token before the sandbox goes
   if (st.agent) st.agent->close();
   st.agent.reset();
   auto driver = st.env.driver;
@@ -238,6 +240,7 @@ sandbox_actor spawn_sandbox(caf::actor_system& sys, storage::sandbox_record rec,
                start_mode mode) -> sandbox_actor::behavior_type {
     self->state.rec = std::move(rec);
     self->state.env = std::move(env);
+    self->state.ports.restore(self, self->state.rec);
     boot(self, mode);
     return {
         [self](get_atom) -> std::string {
@@ -255,7 +258,9 @@ sandbox_actor spawn_sandbox(caf::actor_system& sys, storage::sandbox_record rec,
             if (!st.agent || !st.agent->connected())
               return make_error(errc::unavailable, "sandbox " + st.rec.id + " has lost its agent connection");
             st.act->touch();
-            return std::make_shared<sandbox_link>(sandbox_link{st.rec.id, st.agent, st.rec.timeout, st.act});
+            return std::make_shared<sandbox_link>(sandbox_link{
+                st.rec.id, st.agent, st.rec.timeout, st.act, st.ports.table,
+                st.rec.mask_request_host.is_string() ? st.rec.mask_request_host.get<std::string>() : ""});
           });
         },
         [self](destroy_atom) -> caf::result<std::string> {
@@ -270,6 +275,22 @@ sandbox_actor spawn_sandbox(caf::actor_system& sys, storage::sandbox_record rec,
           if (self->state.inst || self->state.destroying) run(nullptr);
           else self->state.waiting.push_back(run);
           return rp;
+        },
+        [self](expose_atom, uint16_t port, bool auth) -> caf::result<std::string> {
+          auto& st = self->state;
+          if (st.destroying) return to_caf(make_error(errc::not_found, "sandbox " + st.rec.id + " is being destroyed"));
+          auto r = st.ports.expose(self, st.rec, port, auth, [self] { return persist(self); });
+          if (!r) return to_caf(r.err());
+          return nlohmann::json{{"port", r->port}, {"auth", r->auth},
+                                {"token", r->auth ? nlohmann::json(r->token) : nlohmann::json(nullptr)},
+                                {"created_at", r->created_at}}
+              .dump();
+        },
+        [self](exposures_atom) -> caf::result<std::string> {
+          return gather_json(self, self->state.ports.actors(), pf_stats_atom::value);
+        },
+        [self](unexpose_atom, uint16_t port) -> caf::result<bool> {
+          return to_result<bool>(self->state.ports.remove(self->state.rec, port, [self] { return persist(self); }));
         },
         [self](tick_atom) { on_tick(self); },
     };

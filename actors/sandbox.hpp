@@ -11,6 +11,7 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "actors/port_forward.hpp"
 #include "actors/sandbox_link.hpp"
 #include "storage/meta_store.hpp"
 #include "storage/records.hpp"
@@ -35,6 +36,11 @@ using sandbox_actor = caf::typed_actor<
     caf::replies_to<link_atom>::with<sandbox_link_ptr>,
     // DestroyStats as JSON text; the actor quits afterwards.
     caf::replies_to<destroy_atom>::with<std::string>,
+    // Exposures (actors/port_forward.hpp): (port, auth) → {port, auth, token, created_at} JSON;
+    // the list with counters as a JSON array; port → removed (false: it had none).
+    caf::replies_to<expose_atom, uint16_t, bool>::with<std::string>,
+    caf::replies_to<exposures_atom>::with<std::string>,
+    caf::replies_to<unexpose_atom, uint16_t>::with<bool>,
     // Idle-timeout check (sent to itself).
     caf::reacts_to<tick_atom>>;
 

@@ -9,6 +9,8 @@
 #include <memory>
 #include <string>
 
+#include "actors/port_table.hpp"
+
 namespace warren::agent { class client; }
 
 namespace warren::actors {
@@ -43,6 +45,8 @@ struct sandbox_link {
   std::shared_ptr<agent::client> agent;
   int default_timeout_s = 30;
   std::shared_ptr<activity> act;
+  std::shared_ptr<port_table> ports;  // exposures, for the port proxy
+  std::string mask_request_host;      // "" = none; "${PORT}" is replaced by the port
 };
 using sandbox_link_ptr = std::shared_ptr<sandbox_link>;
 

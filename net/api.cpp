@@ -12,7 +12,8 @@ using json = nlohmann::json;
 
 api::api(std::shared_ptr<actors::node_api> node, auth::key_registry& keys, std::shared_ptr<metrics> m,
          options opts)
-    : node_(std::move(node)), keys_(keys), metrics_(std::move(m)), opts_(std::move(opts)) {
+    : node_(std::move(node)), keys_(keys), metrics_(std::move(m)), opts_(std::move(opts)),
+      proxy_(std::make_shared<port_proxy>(node_, port_proxy::options{opts_.urls})) {
   add("GET", "/v1/info", &api::info, false);
   add("GET", "/metrics", &api::metrics_text, true);
   add("POST", "/v1/admin/keys", &api::mint_key, true);
@@ -24,6 +25,10 @@ api::api(std::shared_ptr<actors::node_api> node, auth::key_registry& keys, std::
   add("DELETE", "/v1/sandboxes/{id}", &api::destroy_sandbox, false);
   add("POST", "/v1/sandboxes/{id}/exec", &api::exec, false);
   add("POST", "/v1/sandboxes/{id}/exec/stream", &api::exec_stream, false);
+  add("GET", "/v1/sandboxes/{id}/url", &api::port_url, false);
+  add("POST", "/v1/sandboxes/{id}/expose", &api::expose, false);
+  add("GET", "/v1/sandboxes/{id}/exposures", &api::list_exposures, false);
+  add("DELETE", "/v1/sandboxes/{id}/exposures/{port}", &api::delete_exposure, false);
   add("PUT", "/v1/sandboxes/{id}/files", &api::put_file, false, body::stream);
   add("GET", "/v1/sandboxes/{id}/files", &api::get_file, false);
   add("DELETE", "/v1/sandboxes/{id}/files", &api::delete_file, false);
@@ -38,6 +43,9 @@ void api::add(std::string method, std::string pattern, handler h, bool admin_onl
 }
 
 void api::dispatch(const exchange_ptr& ex) {
+  // A sandbox port's host (<port>-<id>.<domain>, run<id>.<domain>) is the port proxy's, before
+  // any API key check: there the sandbox id is the credential (API.md "Public URLs").
+  if (proxy_->handle(ex)) return;
   const auto& req = ex->request();
   if (req.path == "/healthz" && (req.method == "GET" || req.method == "HEAD")) {
     ex->set_route("/healthz");
@@ -95,12 +103,18 @@ void api::info(const context& c) {
 
 void api::metrics_text(const context& c) {
   auto m = metrics_;
-  node_->actor_counts(reply_to<std::string>(c.ex, [m](const std::string& gauges) {
-    http_response r;
-    r.content_type = "text/plain; version=0.0.4";
-    r.body = m->render(gauges);
-    return r;
-  }));
+  auto node = node_;
+  auto ex = c.ex;
+  node_->actor_counts([m, node, ex](expected<std::string> gauges) {
+    if (!gauges) return ex->respond(error_response(gauges.err()));
+    // Then the exposures' traffic counters (read by their port-forward actors).
+    node->port_stats([m, ex, g = *gauges](expected<std::string> ports) {
+      http_response r;
+      r.content_type = "text/plain; version=0.0.4";
+      r.body = m->render(g) + (ports ? port_metrics_text(*ports) : std::string());
+      ex->respond(std::move(r));
+    });
+  });
 }
 
 void api::mint_key(const context& c) {

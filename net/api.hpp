@@ -8,6 +8,7 @@
 #include "net/auth/key_registry.hpp"
 #include "net/http_types.hpp"
 #include "net/metrics.hpp"
+#include "net/port_proxy.hpp"
 #include "net/router.hpp"
 
 namespace warren::net {
@@ -17,6 +18,7 @@ class api {
   struct options {
     std::string default_image = "debian:bookworm";
     size_t max_body_bytes = 16 * 1024 * 1024;  // JSON bodies; streamed routes have no cap
+    public_urls urls;  // public domain and scheme of sandbox ports
   };
   api(std::shared_ptr<actors::node_api> node, auth::key_registry& keys, std::shared_ptr<metrics> m,
       options opts);
@@ -48,6 +50,12 @@ class api {
   // exec (api_exec.cpp)
   void exec(const context& c);
   void exec_stream(const context& c);
+  // public URLs and exposures (api_ports.cpp)
+  void port_url(const context& c);
+  void expose(const context& c);
+  void list_exposures(const context& c);
+  void delete_exposure(const context& c);
+  static std::string port_metrics_text(const std::string& stats_json);
   // files (api_files.cpp)
   void put_file(const context& c);
   void get_file(const context& c);
@@ -65,6 +73,7 @@ class api {
   auth::key_registry& keys_;
   std::shared_ptr<metrics> metrics_;
   options opts_;
+  std::shared_ptr<port_proxy> proxy_;
   router router_;
   struct route_entry {
     handler h;

@@ -115,6 +115,9 @@ class exchange {
   // Writes `head` (a status line and headers, already serialized) and hands over the raw
   // connection. For proxied upgrades.
   virtual void hijack(std::string head, std::function<void(std::shared_ptr<raw_conn>)> on_taken) = 0;
+  // Drops the connection without completing the response: for a proxy whose upstream broke
+  // mid-body (ending a chunked stream would make a cut-off response look complete).
+  virtual void abort() { end(); }
 
   bool is_websocket_upgrade() const;
 };

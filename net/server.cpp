@@ -394,6 +394,14 @@ class session : public std::enable_shared_from_this<session<Stream>> {
     });
   }
 
+  // A response that cannot be completed: close the connection (the client sees it cut off).
+  void abort_exchange(std::shared_ptr<exchange_impl> ex) {
+    if (streaming_) return stream_failed();
+    log(*ex, 502, " (aborted)");
+    beast::error_code ec;
+    lowest(stream_).close(ec);
+  }
+
   Stream& stream() { return stream_; }
 
  private:
@@ -633,6 +641,10 @@ class session<Stream>::exchange_impl : public exchange, public std::enable_share
   void hijack(std::string head, std::function<void(std::shared_ptr<raw_conn>)> on_taken) override {
     if (done_.exchange(true)) return;
     on_strand([h = std::move(head), t = std::move(on_taken)](auto& s, auto self) mutable { s.take_over(self, std::move(h), std::move(t)); });
+  }
+  void abort() override {
+    done_ = true;
+    on_strand([](auto& s, auto self) { s.abort_exchange(self); });
   }
   void mark_done() { done_ = true; }
 

@@ -49,6 +49,10 @@ std::string encode(const sandbox_record& r) {
             {"parent_id", r.parent_id},
             {"agent_socket", r.agent_socket},
             {"driver_state", r.driver_state}};
+  json exps = json::array();
+  for (auto& e : r.exposures)
+    exps.push_back({{"port", e.port}, {"auth", e.auth}, {"token_sha256", e.token_sha256}, {"created_at", e.created_at}});
+  j["exposures"] = std::move(exps);
   return j.dump();
 }
 
@@ -79,6 +83,10 @@ expected<sandbox_record> decode(std::string_view bytes) {
     r.parent_id = j.at("parent_id").get<std::string>();
     r.agent_socket = j.at("agent_socket").get<std::string>();
     r.driver_state = j.at("driver_state").get<std::string>();
+    if (j.contains("exposures"))
+      for (auto& e : j.at("exposures"))
+        r.exposures.push_back({e.at("port").get<uint16_t>(), e.at("auth").get<bool>(),
+                               e.at("token_sha256").get<std::string>(), e.at("created_at").get<std::string>()});
     return r;
   });
 }

@@ -15,6 +15,15 @@
 
 namespace warren::storage {
 
+// A port exposed with settings (API.md "Exposure with auth"). The token itself is never
+// stored: only its SHA-256, compared in constant time.
+struct exposure_record {
+  uint16_t port = 0;
+  bool auth = false;
+  std::string token_sha256;  // hex; empty when auth is false
+  std::string created_at;    // RFC 3339
+};
+
 // A sandbox as the node remembers it; written before any state change is acknowledged.
 struct sandbox_record {
   std::string id;
@@ -39,6 +48,7 @@ struct sandbox_record {
   std::string parent_id;   // empty = null
   std::string agent_socket;
   std::string driver_state;
+  std::vector<exposure_record> exposures;  // absent in records written before exposures existed
 };
 
 // An API key's metadata. The key itself is never stored: it is verified by its HMAC.

@@ -20,6 +20,8 @@ struct warren_config : caf::actor_system_config {
   size_t io_threads = 2;
   size_t drain_timeout_ms = 10000;
   std::string default_image = "debian:bookworm";
+  std::string public_domain;  // "" = localhost:<api port>
+  std::string public_scheme;  // "" = https with TLS, else http
 
   warren_config();
 

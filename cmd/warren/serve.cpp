@@ -178,8 +178,11 @@ int serve_main(std::vector<std::string> args) {
     ns.agent_io = &agent_io;
     auto node = actors::spawn_node(sys, std::move(ns));
     auto node_api = std::make_shared<actors::node_api>(sys, &node);
+    net::public_urls urls;
+    urls.domain = cfg.public_domain.empty() ? "localhost:" + std::to_string(bound ? *bound : port) : cfg.public_domain;
+    urls.scheme = !cfg.public_scheme.empty() ? cfg.public_scheme : cfg.tls_cert.empty() ? "http" : "https";
     rest = std::make_shared<net::api>(node_api, keys, stats,
-                                      net::api::options{cfg.default_image, cfg.max_body_bytes});
+                                      net::api::options{cfg.default_image, cfg.max_body_bytes, urls});
     if (!bound) {
       std::cerr << "warren serve: " << bound.err().message << "\n";
       rc = 1;
