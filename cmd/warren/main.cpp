@@ -6,7 +6,10 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include "cmd/warren/admin_cmd.hpp"
+#include "cmd/warren/cp_cmd.hpp"
 #include "cmd/warren/image_cmd.hpp"
+#include "cmd/warren/sandbox_cmd.hpp"
 #include "cmd/warren/serve.hpp"
 #include "vmm/jail/jail_driver.hpp"
 
@@ -17,6 +20,9 @@ const char* usage =
     "commands:\n"
     "  serve [--data-dir DIR] [--listen HOST:PORT] [--config FILE]   run a node\n"
     "  image build|import|ls                                         manage images\n"
+    "  sandbox create|ls|info|exec|shell|rm                          use sandboxes (API client)\n"
+    "  cp SRC DST                                                    copy files to/from a sandbox\n"
+    "  admin keys create|rm                                          manage API keys\n"
     "  version                                                       print the version\n"
     "\n"
     "Run `warren <command> --help` for a command's options.\n";
@@ -37,6 +43,9 @@ int main(int argc, char** argv) {
   args.erase(args.begin());
   if (cmd == "serve") return warren::cmd::serve_main(args);
   if (cmd == "image") return warren::cmd::image_main(args);
+  if (cmd == "sandbox") return warren::cmd::sandbox_main(args);
+  if (cmd == "cp") return warren::cmd::cp_main(args);
+  if (cmd == "admin") return warren::cmd::admin_main(args);
   if (cmd == "version" || cmd == "--version") {
     std::cout << "warren " << WARREN_VERSION << "\n";
     return 0;
