@@ -31,6 +31,12 @@ namespace {
 namespace fs = std::filesystem;
 using namespace jail;
 
+std::vector<uint64_t> mib_to_bytes(const std::vector<uint64_t>& mib) {
+  std::vector<uint64_t> out;
+  for (uint64_t m : mib) out.push_back(m << 20);
+  return out;
+}
+
 class jail_driver final : public driver {
  public:
   explicit jail_driver(const jail_config& cfg)
@@ -38,7 +44,7 @@ class jail_driver final : public driver {
         layout_(cgroup_layout::detect()),
         cgroups_(layout_),
         pool_(ipv4_net::parse(cfg.net_pool).value_or(ipv4_net{0x0AC90000, 16}), cfg.uid_base),
-        scratch_(cfg.data_dir) {
+        scratch_(cfg.data_dir, cfg.scratch_pool_depth, mib_to_bytes(cfg.scratch_prewarm_mib)) {
     caps_ = probe_host(cfg_, layout_);
     if (!ipv4_net::parse(cfg.net_pool)) {
       caps_["available"] = false;

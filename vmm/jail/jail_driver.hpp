@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "vmm/driver.hpp"
 
@@ -18,6 +19,10 @@ struct jail_config {
   uint32_t uid_base = 0x40000000;              // sandbox k maps 0..65535 -> uid_base + k*65536
   int pids_max = 1024;
   int create_timeout_ms = 15000;
+  // Scratch disks kept formatted ahead of time, per recently used disk_mib (0: mkfs inline on
+  // every create), and the sizes to fill from the start (API.md's default disk_mib).
+  size_t scratch_pool_depth = 2;
+  std::vector<uint64_t> scratch_prewarm_mib = {10240};
 };
 
 // The driver. Throws nothing; an unusable host is reported through capabilities()/create().

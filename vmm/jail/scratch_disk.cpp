@@ -43,7 +43,17 @@ expected<uint64_t> fs_used(const std::string& path) {
 }
 }  // namespace
 
-scratch_disks::scratch_disks(std::string data_dir) : root_(std::move(data_dir) + "/scratch") {}
+scratch_disks::scratch_disks(std::string data_dir, size_t pool_depth, const std::vector<uint64_t>& prewarm_bytes)
+    : root_(std::move(data_dir) + "/scratch"),
+      pool_([this](uint64_t size) { return format(root_ + "/pool-" + std::to_string(next_pool_image_++) + ".img", size); },
+            &scratch_disks::discard, pool_depth) {
+  // Pooled disks of a daemon that died are only image files now (their mounts were detached
+  // ones, gone with its fds; the loop devices cleared themselves).
+  std::error_code ec;
+  for (auto& e : fs::directory_iterator(root_, ec))
+    if (e.path().filename().string().rfind("pool-", 0) == 0) unlink(e.path().c_str());
+  for (uint64_t size : prewarm_bytes) pool_.want(size);
+}
 
 status scratch_disks::attach_loop(const std::string& image, std::string& dev, int& dev_fd) {
   int file = open(image.c_str(), O_RDWR | O_CLOEXEC);
@@ -85,14 +95,13 @@ status scratch_disks::attach_loop(const std::string& image, std::string& dev, in
   return st;
 }
 
-expected<uint64_t> scratch_disks::create(const std::string& id, uint64_t size_bytes, uint32_t owner_uid) {
+expected<pooled_disk> scratch_disks::format(const std::string& img, uint64_t size_bytes) {
   auto fail = [&](const std::string& what, const std::string& why) {
-    return make_error(errc::internal, "sandbox " + id + " step scratch " + what + ": " + why);
+    return make_error(errc::internal, "step scratch " + what + ": " + why);
   };
   std::error_code ec;
   fs::create_directories(root_, ec);
   chmod(root_.c_str(), 0711);
-  std::string img = image_path(id), dir = mount_dir(id);
   int fd = open(img.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0600);
   if (fd < 0 || ftruncate(fd, static_cast<off_t>(size_bytes)) != 0) {
     int e = errno;
@@ -100,24 +109,74 @@ expected<uint64_t> scratch_disks::create(const std::string& id, uint64_t size_by
     return fail("image", errno_name(e));
   }
   close(fd);
-  // No journal (the disk never outlives a reboot), no reserved blocks, lazy inode tables:
-  // ~20 ms for 10 GiB, a few MiB actually written.
-  auto r = run_command({"mkfs.ext4", "-q", "-F", "-m", "0", "-O", "^has_journal", "-E",
-                        "lazy_itable_init=1,nodiscard", img});
-  if (r.exit_code != 0) return fail("mkfs.ext4", r.output);
-  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return fail("mkdir", errno_name(errno));
+  pooled_disk d{img, -1, size_bytes, 0};
+  auto bad = [&](const std::string& what, const std::string& why) {
+    discard(d);
+    return fail(what, why);
+  };
+  // No journal (the disk never outlives a reboot), no reserved blocks, lazy inode tables, no
+  // resize inode (its reserved GDT blocks were most of the ~4 MiB written; nobody grows these).
+  auto r = run_command({access("/usr/sbin/mkfs.ext4", X_OK) == 0 ? "/usr/sbin/mkfs.ext4" : "mkfs.ext4", "-q",
+                        "-F", "-m", "0", "-O", "^has_journal,^resize_inode", "-E", "lazy_itable_init=1,nodiscard",
+                        img});
+  if (r.exit_code != 0) return bad("mkfs.ext4", r.output);
   std::string dev;
   int dev_fd = -1;
-  if (auto st = attach_loop(img, dev, dev_fd); !st) return fail("loop", st.err().message);
-  int rc = mount(dev.c_str(), dir.c_str(), "ext4", MS_NOSUID | MS_NODEV | MS_NOATIME, nullptr);
+  if (auto st = attach_loop(img, dev, dev_fd); !st) return bad("loop", st.err().message);
+  // A detached mount (fsmount): nothing shows in any mount table until create() moves it into
+  // place, and a daemon that dies drops it with its fds.
+  int fs_fd = fsopen("ext4", FSOPEN_CLOEXEC);
+  int rc = fs_fd < 0 ? -1 : fsconfig(fs_fd, FSCONFIG_SET_STRING, "source", dev.c_str(), 0);
+  if (rc == 0) rc = fsconfig(fs_fd, FSCONFIG_CMD_CREATE, nullptr, nullptr, 0);
+  if (rc == 0) d.mount_fd = fsmount(fs_fd, FSMOUNT_CLOEXEC, MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOATIME);
   int e = errno;
+  if (fs_fd >= 0) close(fs_fd);
   close(dev_fd);  // the mount holds the device now (or, on failure, autoclear frees it)
-  if (rc != 0) return fail("mount " + dev, errno_name(e));
-  rmdir((dir + "/lost+found").c_str());
-  if (mkdir(upper_dir(id).c_str(), 0755) != 0 || mkdir(work_dir(id).c_str(), 0700) != 0)
-    return fail("mkdir upper", errno_name(errno));
-  if (chown(upper_dir(id).c_str(), owner_uid, owner_uid) != 0) return fail("chown upper", errno_name(errno));
-  return fs_used(dir);
+  if (d.mount_fd < 0) return bad("mount " + dev, errno_name(e));
+  unlinkat(d.mount_fd, "lost+found", AT_REMOVEDIR);
+  if (mkdirat(d.mount_fd, "upper", 0755) != 0 || mkdirat(d.mount_fd, "work", 0700) != 0)
+    return bad("mkdir upper", errno_name(errno));
+  struct statvfs sv{};
+  if (fstatvfs(d.mount_fd, &sv) != 0) return bad("statvfs", errno_name(errno));
+  d.baseline = uint64_t(sv.f_blocks - sv.f_bfree) * sv.f_frsize;
+  return d;
+}
+
+void scratch_disks::discard(pooled_disk& d) {
+  if (d.mount_fd >= 0) close(d.mount_fd);
+  d.mount_fd = -1;
+  if (!d.image.empty()) unlink(d.image.c_str());
+}
+
+expected<uint64_t> scratch_disks::create(const std::string& id, uint64_t size_bytes, uint32_t owner_uid) {
+  auto fail = [&](const std::string& what, const std::string& why) {
+    return make_error(errc::internal, "sandbox " + id + " step scratch " + what + ": " + why);
+  };
+  std::string img = image_path(id), dir = mount_dir(id);
+  auto ready = pool_.take(size_bytes);
+  pooled_disk d;
+  if (ready) {
+    d = std::move(*ready);
+    if (rename(d.image.c_str(), img.c_str()) != 0) {
+      int e = errno;
+      discard(d);
+      return fail("rename pooled image", errno_name(e));
+    }
+    d.image = img;
+  } else {
+    auto made = format(img, size_bytes);
+    if (!made) return make_error(errc::internal, "sandbox " + id + " " + made.err().message);
+    d = std::move(*made);
+  }
+  auto bad = [&](const std::string& what, int e) {
+    discard(d);
+    return fail(what, errno_name(e));
+  };
+  if (fchownat(d.mount_fd, "upper", owner_uid, owner_uid, AT_SYMLINK_NOFOLLOW) != 0) return bad("chown upper", errno);
+  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return bad("mkdir", errno);
+  if (move_mount(d.mount_fd, "", AT_FDCWD, dir.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0) return bad("move_mount", errno);
+  close(d.mount_fd);
+  return d.baseline;
 }
 
 expected<uint64_t> scratch_disks::used_bytes(const std::string& id, uint64_t baseline) const {

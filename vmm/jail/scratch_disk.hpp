@@ -7,22 +7,27 @@
 #include <cstdint>
 #include <mutex>
 #include <string>
+#include <vector>
 
 #include "core/error.hpp"
+#include "vmm/jail/scratch_pool.hpp"
 
 namespace warren::vmm::jail {
 
 class scratch_disks {
  public:
-  explicit scratch_disks(std::string data_dir);
+  // pool_depth disks per recently used size are kept formatted and mounted ahead of time
+  // (0: format every disk inline); prewarm_bytes are sizes to start filling right away.
+  scratch_disks(std::string data_dir, size_t pool_depth, const std::vector<uint64_t>& prewarm_bytes);
 
   std::string mount_dir(const std::string& id) const { return root_ + "/" + id; }
   std::string image_path(const std::string& id) const { return root_ + "/" + id + ".img"; }
   std::string upper_dir(const std::string& id) const { return mount_dir(id) + "/upper"; }
   std::string work_dir(const std::string& id) const { return mount_dir(id) + "/work"; }
 
-  // Makes, formats and mounts the disk; upper is owned by owner_uid (the sandbox's root).
-  // Returns the empty filesystem's own used bytes: the baseline used_bytes() subtracts.
+  // Takes a ready disk of this size from the pool (else formats one now), mounts it at
+  // mount_dir(id); upper is owned by owner_uid (the sandbox's root). Returns the empty
+  // filesystem's own used bytes: the baseline used_bytes() subtracts.
   expected<uint64_t> create(const std::string& id, uint64_t size_bytes, uint32_t owner_uid);
   // Bytes the sandbox's files occupy (statvfs, so O(1) however many files there are).
   expected<uint64_t> used_bytes(const std::string& id, uint64_t baseline) const;
@@ -30,8 +35,13 @@ class scratch_disks {
 
  private:
   status attach_loop(const std::string& image, std::string& dev, int& dev_fd);
+  // Sparse file → mkfs.ext4 → loop → a detached ext4 mount (fsmount) holding upper/ and work/.
+  expected<pooled_disk> format(const std::string& image, uint64_t size_bytes);
+  static void discard(pooled_disk& d);  // closes the detached mount (the loop frees itself), unlinks
   std::string root_;
   std::mutex loop_mu_;  // LOOP_CTL_GET_FREE + LOOP_CONFIGURE race with ourselves otherwise
+  unsigned next_pool_image_ = 0;  // guarded by pool_'s single filler thread
+  scratch_pool pool_;             // last member: its filler stops before the rest goes away
 };
 
 bool is_mount_point(const std::string& dir);
