@@ -9,7 +9,7 @@ from ._aio_http import AsyncHttpTransport
 from ._base import SandboxBase, file_size
 from ._sse import ExecStreamState
 from .errors import WarrenError
-from .models import DestroyStats, ExecResult, FileEntry, SandboxInfo
+from .models import DestroyStats, ExecResult, Exposure, FileEntry, SandboxInfo
 from .shell import AsyncShell
 
 OutputCallback = Optional[Callable[[str], Any]]
@@ -135,6 +135,25 @@ class AsyncSandbox(SandboxBase):
     async def remove(self, path: str, recursive: bool = False) -> None:
         """Deletes a file, or a directory (non-empty ones need recursive=True)."""
         await self._t.call(_calls.delete_file(self.id, path, recursive))
+
+    # -- public URLs ---------------------------------------------------------------------------
+    async def url(self, port: int) -> str:
+        """The public URL of `port` in the sandbox (anonymous unless the port is exposed with
+        auth): `http://run<id>.<domain>/sb/p/<port>/`."""
+        return await self._t.call(_calls.url(self.id, port))
+
+    async def expose(self, port: int, auth: bool = True) -> Exposure:
+        """Exposes `port`; with auth the proxy demands `Authorization: Bearer <token>` or the
+        cookie that `.browser_url` sets. Exposing again mints a new token."""
+        return await self._t.call(_calls.expose(self.id, port, auth))
+
+    async def exposures(self) -> List[Exposure]:
+        """The ports exposed with expose() (tokens are not shown again)."""
+        return await self._t.call(_calls.exposures(self.id))
+
+    async def unexpose(self, port: int) -> None:
+        """Deletes an exposure: the port is public and anonymous again."""
+        await self._t.call(_calls.unexpose(self.id, port))
 
     async def shell(self) -> AsyncShell:
         """Opens a persistent bash session: `async with await sb.shell() as sh:`."""

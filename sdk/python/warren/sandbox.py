@@ -10,7 +10,7 @@ from ._http import HttpTransport, read_some
 from ._sse import ExecStreamState
 from .config import resolve_api_key, resolve_api_url
 from .errors import WarrenError
-from .models import ApiKey, DestroyStats, ExecResult, FileEntry, SandboxInfo
+from .models import ApiKey, DestroyStats, ExecResult, Exposure, FileEntry, SandboxInfo
 from .shell import Shell
 
 OutputCallback = Optional[Callable[[str], Any]]
@@ -133,6 +133,25 @@ class Sandbox(SandboxBase):
     def remove(self, path: str, recursive: bool = False) -> None:
         """Deletes a file, or a directory (non-empty ones need recursive=True)."""
         self._t.call(_calls.delete_file(self.id, path, recursive))
+
+    # -- public URLs ---------------------------------------------------------------------------
+    def url(self, port: int) -> str:
+        """The public URL of `port` in the sandbox (anonymous unless the port is exposed with
+        auth): `http://run<id>.<domain>/sb/p/<port>/`."""
+        return self._t.call(_calls.url(self.id, port))
+
+    def expose(self, port: int, auth: bool = True) -> Exposure:
+        """Exposes `port`; with auth the proxy demands `Authorization: Bearer <token>` or the
+        cookie that `.browser_url` sets. Exposing again mints a new token."""
+        return self._t.call(_calls.expose(self.id, port, auth))
+
+    def exposures(self) -> List[Exposure]:
+        """The ports exposed with expose() (tokens are not shown again)."""
+        return self._t.call(_calls.exposures(self.id))
+
+    def unexpose(self, port: int) -> None:
+        """Deletes an exposure: the port is public and anonymous again."""
+        self._t.call(_calls.unexpose(self.id, port))
 
     def shell(self) -> Shell:
         """Opens a persistent bash session (needs the `websockets` package)."""
