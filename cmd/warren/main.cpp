@@ -20,7 +20,7 @@ const char* usage =
     "commands:\n"
     "  serve [--data-dir DIR] [--listen HOST:PORT] [--config FILE]   run a node\n"
     "  image build|import|ls                                         manage images\n"
-    "  sandbox create|ls|info|exec|shell|rm                          use sandboxes (API client)\n"
+    "  sandbox create|ls|info|exec|shell|rm|url|expose               use sandboxes (API client)\n"
     "  cp SRC DST                                                    copy files to/from a sandbox\n"
     "  admin keys create|rm                                          manage API keys\n"
     "  version                                                       print the version\n"

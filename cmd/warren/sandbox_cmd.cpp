@@ -263,6 +263,45 @@ int remove(api_client& c, const cli_args& a) {
   return rc;
 }
 
+// --- url / expose ---------------------------------------------------------------------------
+
+bool port_arg(const cli_args& a, const std::string& prog, std::string& port) {
+  if (a.positional.size() != 2) return fail(prog, "usage: warren " + prog + " ID PORT"), false;
+  port = a.positional[1];
+  if (port.empty() || port.find_first_not_of("0123456789") != std::string::npos)
+    return fail(prog, "PORT must be a number, not \"" + port + "\""), false;
+  return true;
+}
+
+int url(api_client& c, const cli_args& a) {
+  std::string port;
+  if (!port_arg(a, "sandbox url", port)) return 2;
+  auto r = call(c, "sandbox url", "GET", sandbox_path(a.positional[0], "/url") + "?port=" + port);
+  if (!r) return 1;
+  std::cout << (a.has("--json") ? r->dump() : str(*r, "url")) << "\n";
+  return 0;
+}
+
+int expose(api_client& c, const cli_args& a) {
+  std::string port;
+  if (!port_arg(a, "sandbox expose", port)) return 2;
+  auto id = a.positional[0];
+  if (a.has("--rm")) {
+    auto r = call(c, "sandbox expose", "DELETE", sandbox_path(id, "/exposures/" + port));
+    return r ? 0 : 1;
+  }
+  json body{{"port", std::stoi(port)}, {"auth", !a.has("--no-auth")}};
+  auto r = call(c, "sandbox expose", "POST", sandbox_path(id, "/expose"), body.dump());
+  if (!r) return 1;
+  if (a.has("--json")) return std::cout << r->dump() << "\n", 0;
+  std::cout << "url:          " << str(*r, "url") << "\n";
+  if (body["auth"]) {
+    std::cout << "browser_url:  " << str(*r, "browser_url") << "\n"
+              << "token:        " << str(*r, "token") << "   (send Authorization: Bearer <token>; shown once)\n";
+  }
+  return 0;
+}
+
 const std::vector<api_command>& commands() {
   static const std::vector<api_command> cmds = {
       {"create", "create a sandbox and print its id",
@@ -298,6 +337,13 @@ const std::vector<api_command>& commands() {
        "Opens a terminal (the pty WebSocket) in raw mode; the window size follows yours.\n"
        "Exits with the program's exit code. Default program: bash -l (sh -l without bash).\n",
        {"--command"}, {}, SIZE_MAX, shell},
+      {"url", "print the public URL of a port", "usage: warren sandbox url ID PORT [--json]\n", {}, {},
+       SIZE_MAX, url},
+      {"expose", "expose a port (token auth by default)",
+       "usage: warren sandbox expose ID PORT [--no-auth] [--rm] [--json]\n"
+       "Exposes PORT: with auth (the default) the proxy demands the printed token (or the cookie\n"
+       "browser_url sets); --no-auth makes it public; --rm deletes the exposure.\n",
+       {}, {"--no-auth", "--rm"}, SIZE_MAX, expose},
       {"rm", "destroy sandboxes and print what they used", "usage: warren sandbox rm ID... [--json]\n", {}, {},
        SIZE_MAX, remove},
   };

@@ -1,4 +1,4 @@
-// cmd/warren/sandbox_cmd.hpp — `warren sandbox create|ls|info|exec|shell|rm`.
+// cmd/warren/sandbox_cmd.hpp — `warren sandbox create|ls|info|exec|shell|rm|url|expose`.
 #pragma once
 #include <string>
 #include <vector>

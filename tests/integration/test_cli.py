@@ -200,3 +200,80 @@ def test_flags_override_env_and_the_local_key_file_is_the_default(daemon):
     assert r.returncode == 0, r.stderr
     r = cli(daemon, "sandbox", "ls", key=None, env={"WARREN_API_URL": "http://127.0.0.1:1"})
     assert r.returncode == 1 and b"cannot connect" in r.stderr
+
+
+# --- public URLs ------------------------------------------------------------------------------
+
+def test_url_and_expose(daemon, sid):
+    r = cli(daemon, "sandbox", "url", sid, "8000")
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.decode().strip().endswith("/sb/p/8000/") and sid in r.stdout.decode()
+    r = cli(daemon, "sandbox", "expose", sid, "8000", "--json")
+    assert r.returncode == 0, r.stderr
+    exp = json.loads(r.stdout)
+    assert exp["port"] == 8000 and exp["token"]
+    r = cli(daemon, "sandbox", "expose", sid, "8000")
+    assert b"token:" in r.stdout and b"browser_url:" in r.stdout
+    status, body, _ = daemon.request("GET", "/v1/sandboxes/%s/exposures" % sid)
+    assert [e["port"] for e in body["exposures"]] == [8000]
+    assert cli(daemon, "sandbox", "expose", sid, "8000", "--rm").returncode == 0
+    status, body, _ = daemon.request("GET", "/v1/sandboxes/%s/exposures" % sid)
+    assert body["exposures"] == []
+    assert cli(daemon, "sandbox", "url", sid, "http").returncode == 2
+
+
+# --- interactive terminal ---------------------------------------------------------------------
+
+def run_in_pty(daemon, args, script, cols=100, rows=30, resize=None, timeout=30):
+    """Runs the CLI on a fresh pty, types `script`, returns (exit status, everything it printed)."""
+    import fcntl
+    import pty
+    import select
+    import struct
+    import termios
+    import time
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, cols, 0, 0))
+    e = dict(os.environ, WARREN_API_URL="http://127.0.0.1:%d" % daemon.port, WARREN_API_KEY=daemon.admin_key)
+    p = subprocess.Popen([WARREN, *args], stdin=slave, stdout=slave, stderr=slave, env=e, start_new_session=True)
+    os.close(slave)
+    out = b""
+    deadline = time.time() + timeout
+
+    def read_until(marker):
+        nonlocal out
+        while marker not in out and time.time() < deadline:
+            if select.select([master], [], [], 0.5)[0]:
+                try:
+                    out += os.read(master, 65536)
+                except OSError:
+                    return
+    try:
+        read_until(b"#")  # the prompt
+        if resize:
+            fcntl.ioctl(master, termios.TIOCSWINSZ, struct.pack("HHHH", resize[1], resize[0], 0, 0))
+            os.kill(p.pid, __import__("signal").SIGWINCH)
+            time.sleep(0.5)
+        os.write(master, script)
+        read_until(b"\x00never")
+        return p.wait(timeout=10), out
+    finally:
+        if p.poll() is None:
+            p.kill()
+        os.close(master)
+
+
+def test_shell_opens_a_terminal_and_exits_with_the_programs_code(daemon, sid):
+    status, out = run_in_pty(daemon, ["sandbox", "shell", sid], b"echo $((6*7)); stty size; exit 7\r", timeout=10)
+    assert status == 7, out
+    assert b"42" in out and b"30 100" in out, out
+
+
+def test_shell_follows_the_window_size(daemon, sid):
+    status, out = run_in_pty(daemon, ["sandbox", "shell", sid], b"stty size; exit\r", resize=(120, 40), timeout=10)
+    assert status == 0 and b"40 120" in out, out
+
+
+def test_shell_needs_a_terminal(daemon, sid):
+    r = cli(daemon, "sandbox", "shell", sid)
+    assert r.returncode == 2 and b"terminal" in r.stderr
