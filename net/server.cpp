@@ -668,6 +668,8 @@ class session<Stream>::exchange_impl : public exchange, public std::enable_share
 
 void server::impl::do_accept() {
   acceptor.async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket sock) {
+    // Streamed responses go out as a head then chunks: no Nagle delay between them.
+    if (!ec) sock.set_option(tcp::no_delay(true), ec);
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
       spdlog::warn("accept failed: {}", ec.message());

@@ -9,7 +9,8 @@ PKGS=(build-essential cmake ninja-build ccache pkg-config git
       libcaf-dev libboost1.81-dev librocksdb-dev libspdlog-dev nlohmann-json3-dev libssl-dev
       libseccomp-dev
       debootstrap busybox-static bubblewrap nftables iproute2 xfsprogs util-linux procps
-      curl openssl python3 python3-pytest python3-websockets)
+      curl openssl python3 python3-pytest python3-websockets
+      nginx wrk chromium)
 BPO_PKGS=(catch2)
 
 missing=()
