@@ -213,6 +213,24 @@ TEST_CASE("a restarted daemon adopts a live sandbox and refuses an impostor pid"
   CHECK_FALSE(again->adopt(e.spec("00000000000000a6"), inst->driver_state).has_value());
 }
 
+TEST_CASE("PID 1 starts in every one of the sandbox's cgroups, v1 and cgroup2", "[root]") {
+  ROOT_ONLY();
+  env e;
+  auto inst = e.drv->create(e.spec("00000000000000a8"));
+  REQUIRE_CREATED(inst);
+  auto st = *vmm::jail::decode_jail_state(inst->driver_state);
+  REQUIRE_FALSE(st.cgroup_dirs.empty());
+  for (auto& d : st.cgroup_dirs) {
+    // v1 joins by `tasks` (one thread), cgroup2 by clone3(CLONE_INTO_CGROUP): both must hold PID 1.
+    std::ifstream f(d + "/cgroup.procs");
+    bool found = false;
+    for (int pid; f >> pid;) found = found || pid == st.init_pid;
+    INFO(d);
+    CHECK(found);
+  }
+  REQUIRE(e.drv->destroy(*inst).has_value());
+}
+
 TEST_CASE("destroy releases every mount, cgroup, veth and file; cleanup is idempotent", "[root]") {
   ROOT_ONLY();
   env e;
