@@ -12,6 +12,7 @@
 
 #include "actors/blocking.hpp"
 #include "actors/caf_error.hpp"
+#include "actors/live_actors.hpp"
 #include "core/ids.hpp"
 #include "net/auth/api_keys.hpp"
 #include "net/auth/key_registry.hpp"
@@ -221,8 +222,11 @@ node_actor spawn_node(caf::actor_system& sys, node_settings settings) {
           return json{{"nodes", json::array({node})}}.dump();
         },
         [self](count_atom) -> std::string {
-          return json{{"node", 1}, {"sandbox", self->state.sandboxes.size()},
-                      {"port_forward", port_forward_count()}}.dump();
+          return json{{"node", 1},
+                      {"sandbox", live_actors(actor_kind::sandbox)},
+                      {"shell", live_actors(actor_kind::shell)},
+                      {"port_forward", port_forward_count()}}
+              .dump();
         },
         [self](create_atom, const std::string& encoded) -> caf::result<std::string> {
           auto& cfg = self->state.cfg;
@@ -268,13 +272,34 @@ node_actor spawn_node(caf::actor_system& sys, node_settings settings) {
           if (!rec) return to_caf(rec.err());
           return to_caf(make_error(errc::conflict, "sandbox " + id + " is " + rec->state));
         },
+        [self](shell_atom, const std::string& id, const std::string& tenant, bool admin) -> caf::result<shell_lease_ptr> {
+          if (auto* c = find_child(self, id, tenant, admin)) return self->delegate(c->hdl, shell_atom::value);
+          auto rec = stored_record(self, id, tenant, admin);
+          if (!rec) return to_caf(rec.err());
+          return to_caf(make_error(errc::conflict, "sandbox " + id + " is " + rec->state));
+        },
         [self](destroy_atom, const std::string& id, const std::string& tenant, bool admin) -> caf::result<std::string> {
           if (auto* c = find_child(self, id, tenant, admin)) return self->delegate(c->hdl, destroy_atom::value);
           auto rec = stored_record(self, id, tenant, admin);
           if (!rec) return to_caf(rec.err());
-          // A lost sandbox: nothing left to measure; forget it.
-          self->state.cfg.store->erase(storage::family::sandboxes, id);
-          return destroy_stats_json(vmm::usage{}, 0);
+          // A lost sandbox: nothing left to measure. Release whatever is left of it on the host
+          // (cleanup is idempotent; the one started when it was marked lost may still be
+          // running), then forget it: a 200 means its resources are gone.
+          auto& cfg = self->state.cfg;
+          auto drv = cfg.drivers.count(rec->isolation) ? cfg.drivers.at(rec->isolation) : nullptr;
+          auto ds = rec->driver_state;
+          auto rp = self->make_response_promise<std::string>();
+          run_blocking<ok_t>(
+              self,
+              [drv, id, ds]() -> expected<ok_t> {
+                if (drv) drv->cleanup(id, ds);
+                return ok_t{};
+              },
+              [self, rp, id](expected<ok_t>) mutable {
+                self->state.cfg.store->erase(storage::family::sandboxes, id);
+                rp.deliver(destroy_stats_json(vmm::usage{}, 0));
+              });
+          return rp;
         },
         [self](expose_atom, const std::string& id, const std::string& tenant, bool admin, uint16_t port,
                bool auth) -> caf::result<std::string> {

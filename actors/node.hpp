@@ -62,6 +62,8 @@ using node_actor = caf::typed_actor<
     caf::replies_to<get_atom, std::string, std::string, bool>::with<std::string>,
     caf::replies_to<link_atom, std::string, std::string, bool>::with<sandbox_link_ptr>,
     caf::replies_to<destroy_atom, std::string, std::string, bool>::with<std::string>,
+    // (id, tenant, admin) → a new shell session's lease.
+    caf::replies_to<shell_atom, std::string, std::string, bool>::with<shell_lease_ptr>,
     // Exposures, (id, tenant, admin, ...) → as the sandbox actor answers (actors/sandbox.hpp).
     caf::replies_to<expose_atom, std::string, std::string, bool, uint16_t, bool>::with<std::string>,
     caf::replies_to<exposures_atom, std::string, std::string, bool>::with<std::string>,

@@ -109,4 +109,9 @@ void node_api::port_stats(reply_fn<std::string> reply) const {
       port_stats_atom::value);
 }
 
+void node_api::open_shell(std::string id, principal who, reply_fn<shell_lease_ptr> reply) const {
+  ask(impl_->sys, impl_->node, reply, [reply](shell_lease_ptr& l) { reply(std::move(l)); },
+      shell_atom::value, std::move(id), who.tenant, who.admin);
+}
+
 }  // namespace warren::actors

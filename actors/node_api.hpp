@@ -8,6 +8,7 @@
 #include <string>
 
 #include "actors/sandbox_link.hpp"
+#include "actors/shell_lease.hpp"
 #include "core/error.hpp"
 
 namespace caf { class actor_system; }
@@ -45,6 +46,8 @@ class node_api {
   void get_sandbox(std::string id, principal who, reply_fn<std::string> reply) const;
   void sandbox_link(std::string id, principal who, reply_fn<sandbox_link_ptr> reply) const;
   void destroy_sandbox(std::string id, principal who, reply_fn<std::string> reply) const;
+  // A shell session (its own actor under the sandbox's); the lease ends it when dropped.
+  void open_shell(std::string id, principal who, reply_fn<shell_lease_ptr> reply) const;
 
   // Public URLs (API.md "Public URLs for sandbox ports"). The proxy's link skips the tenancy
   // check on purpose: there the 16-hex id is the credential. It answers not_found for an

@@ -7,9 +7,11 @@
 #include <spdlog/spdlog.h>
 
 #include <future>
+#include <set>
 
 #include "actors/blocking.hpp"
 #include "actors/caf_error.hpp"
+#include "actors/live_actors.hpp"
 #include "vmm/agent/client.hpp"
 
 namespace warren::actors {
@@ -35,6 +37,7 @@ namespace warren::actors {
 namespace {
 
 struct sandbox_state {
+  live_counter<actor_kind::sandbox> counted;
   storage::sandbox_record rec;
   sandbox_env env;
   std::optional<vmm::instance> inst;
@@ -46,6 +49,7 @@ struct sandbox_state {
   uint64_t last_cpu_ns = 0;
   bool destroying = false;
   sandbox_ports ports;  // exposures and their port-forward actors
+  std::set<caf::actor_addr> shells;  // linked shell actors
   static inline const char* name = "sandbox";
 };
 
@@ -147,6 +151,16 @@ void boot(self_ptr self, start_mode mode) {
       [self, mode](expected<booted> r) { on_booted(self, mode, std::move(r)); });
 }
 
+expected<sandbox_link_ptr> make_link(self_ptr self) {
+  auto& st = self->state;
+  if (!st.agent || !st.agent->connected())
+    return make_error(errc::unavailable, "sandbox " + st.rec.id + " has lost its agent connection");
+  st.act->touch();
+  return std::make_shared<sandbox_link>(sandbox_link{
+      st.rec.id, st.agent, st.rec.timeout, st.act, st.ports.table,
+      st.rec.mask_request_host.is_string() ? st.rec.mask_request_host.get<std::string>() : ""});
+}
+
 uint64_t uptime_ms(self_ptr self) {
   return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
                                    clock_type::now() - self->state.started).count());
@@ -241,6 +255,14 @@ sandbox_actor spawn_sandbox(caf::actor_system& sys, storage::sandbox_record rec,
     self->state.rec = std::move(rec);
     self->state.env = std::move(env);
     self->state.ports.restore(self, self->state.rec);
+    // Shells are linked children: one that fails must not take the sandbox's actor with it.
+    self->set_exit_handler([self](caf::exit_msg& m) {
+      if (self->state.shells.erase(m.source)) {
+        if (m.reason) spdlog::warn("sandbox {}: a shell ended: {}", self->state.rec.id, caf::to_string(m.reason));
+        return;
+      }
+      self->quit(m.reason);
+    });
     boot(self, mode);
     return {
         [self](get_atom) -> std::string {
@@ -253,15 +275,25 @@ sandbox_actor spawn_sandbox(caf::actor_system& sys, storage::sandbox_record rec,
           });
         },
         [self](link_atom) -> caf::result<sandbox_link_ptr> {
-          return when_running<sandbox_link_ptr>(self, [self]() -> expected<sandbox_link_ptr> {
-            auto& st = self->state;
-            if (!st.agent || !st.agent->connected())
-              return make_error(errc::unavailable, "sandbox " + st.rec.id + " has lost its agent connection");
-            st.act->touch();
-            return std::make_shared<sandbox_link>(sandbox_link{
-                st.rec.id, st.agent, st.rec.timeout, st.act, st.ports.table,
-                st.rec.mask_request_host.is_string() ? st.rec.mask_request_host.get<std::string>() : ""});
-          });
+          return when_running<sandbox_link_ptr>(self, [self] { return make_link(self); });
+        },
+        [self](shell_atom) -> caf::result<shell_lease_ptr> {
+          auto rp = self->make_response_promise<shell_lease_ptr>();
+          auto start = [self, rp](const error* e) mutable {
+            if (e) return rp.deliver(to_caf(*e)), void();
+            auto link = make_link(self);
+            if (!link) return rp.deliver(to_caf(link.err())), void();
+            auto sh = spawn_shell(self, *link, self->state.env.agent_io);
+            self->state.shells.insert(sh.address());
+            self->request(sh, caf::infinite, open_atom::value)
+                .then([rp](shell_lease_ptr& l) mutable { rp.deliver(l); },
+                      [rp](caf::error& err) mutable { rp.deliver(err); });
+          };
+          if (self->state.destroying)
+            return to_caf(make_error(errc::not_found, "sandbox " + self->state.rec.id + " is being destroyed"));
+          if (self->state.inst) start(nullptr);
+          else self->state.waiting.push_back(start);
+          return rp;
         },
         [self](destroy_atom) -> caf::result<std::string> {
           auto rp = self->make_response_promise<std::string>();

@@ -13,6 +13,7 @@
 
 #include "actors/port_forward.hpp"
 #include "actors/sandbox_link.hpp"
+#include "actors/shell.hpp"
 #include "storage/meta_store.hpp"
 #include "storage/records.hpp"
 #include "vmm/driver.hpp"
@@ -41,6 +42,8 @@ using sandbox_actor = caf::typed_actor<
     caf::replies_to<expose_atom, uint16_t, bool>::with<std::string>,
     caf::replies_to<exposures_atom>::with<std::string>,
     caf::replies_to<unexpose_atom, uint16_t>::with<bool>,
+    // A new shell session (a shell actor under this one); its lease once bash is ready.
+    caf::replies_to<shell_atom>::with<shell_lease_ptr>,
     // Idle-timeout check (sent to itself).
     caf::reacts_to<tick_atom>>;
 

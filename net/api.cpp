@@ -35,6 +35,7 @@ api::api(std::shared_ptr<actors::node_api> node, auth::key_registry& keys, std::
   add("GET", "/v1/sandboxes/{id}/ls", &api::list_dir, false);
   add("GET", "/v1/sandboxes/{id}/watch", &api::watch, false);
   add("GET", "/v1/sandboxes/{id}/pty", &api::terminal, false);
+  add("GET", "/v1/sandboxes/{id}/shell", &api::shell, false);
 }
 
 void api::add(std::string method, std::string pattern, handler h, bool admin_only, body b) {

@@ -62,6 +62,8 @@ class api {
   void delete_file(const context& c);
   void list_dir(const context& c);
   void watch(const context& c);
+  // shell sessions (api_shell.cpp)
+  void shell(const context& c);
   // terminal (api_terminal.cpp)
   void terminal(const context& c);
 

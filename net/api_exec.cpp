@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/utf8.hpp"
 #include "net/api.hpp"
 #include "net/json_body.hpp"
 #include "net/send_window.hpp"
@@ -29,19 +30,6 @@ const std::vector<field> exec_fields = {
 };
 
 std::string dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
-
-// Length of the longest prefix of `s` that does not end inside a UTF-8 sequence, so a chunk
-// boundary never turns one character into two U+FFFD.
-size_t utf8_complete_prefix(std::string_view s) {
-  size_t n = s.size();
-  for (size_t back = 1; back <= 3 && back <= n; ++back) {
-    auto c = static_cast<unsigned char>(s[n - back]);
-    if ((c & 0xC0) == 0x80) continue;  // continuation byte: look further back
-    size_t need = (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3 : (c & 0xF8) == 0xF0 ? 4 : 1;
-    return need > back ? n - back : n;
-  }
-  return n;
-}
 
 struct exec_body {
   agent::exec_request req;
@@ -148,7 +136,7 @@ struct sse_exec : std::enable_shared_from_this<sse_exec> {
   bool gone = false;  // the client left (maybe before proc was set)
   bool started = false, finished = false;  // agent strand only
   bool finished_ = false;                  // under mu: the exec ended, keep no handle
-  std::string carry_out, carry_err;        // incomplete UTF-8 tails
+  utf8_stream utf_out, utf_err;            // a chunk boundary never splits a character
   std::shared_ptr<send_window> window;
 
   std::shared_ptr<agent::process> process() {
@@ -196,19 +184,14 @@ struct sse_exec : std::enable_shared_from_this<sse_exec> {
     ex->write(std::move(text), std::move(done));
   }
 
-  void output(const char* event, std::string& carry, std::string_view chunk) {
-    carry.append(chunk);
-    auto cut = utf8_complete_prefix(carry);
-    if (cut == 0) return;
-    send(event, json{{"data", carry.substr(0, cut)}});
-    carry.erase(0, cut);
+  void output(const char* event, utf8_stream& utf, std::string_view chunk) {
+    auto text = utf.feed(chunk);
+    if (!text.empty()) send(event, json{{"data", std::move(text)}});
   }
 
   void flush_carry() {
-    if (!carry_out.empty()) send("stdout", json{{"data", carry_out}});
-    if (!carry_err.empty()) send("stderr", json{{"data", carry_err}});
-    carry_out.clear();
-    carry_err.clear();
+    if (auto t = utf_out.finish(); !t.empty()) send("stdout", json{{"data", t}});
+    if (auto t = utf_err.finish(); !t.empty()) send("stderr", json{{"data", t}});
   }
 
   void finish() {
@@ -242,8 +225,8 @@ void api::exec_stream(const context& c) {
         [w] { if (auto s = w.lock()) if (auto p = s->process()) p->resume_output(); });
     agent::exec_callbacks cb;
     cb.on_start = [s](int64_t) { s->start(); };
-    cb.on_stdout = [s](std::string_view d) { s->output("stdout", s->carry_out, d); };
-    cb.on_stderr = [s](std::string_view d) { s->output("stderr", s->carry_err, d); };
+    cb.on_stdout = [s](std::string_view d) { s->output("stdout", s->utf_out, d); };
+    cb.on_stderr = [s](std::string_view d) { s->output("stderr", s->utf_err, d); };
     cb.on_exit = [s](const agent::exit_info& e) {
       s->flush_carry();
       if (e.timed_out)

@@ -1,0 +1,127 @@
+// net/api_shell.cpp — the shell session WebSocket (API.md "Shell session"): JSON text frames
+// `{"op":"run","id":..,"command":..,"timeout":..}` in, one reply per request out, strictly in
+// request order. The bash lives in a shell actor under the sandbox's actor; commands go
+// straight to its session. Closing the socket ends the bash and every process it started.
+#include <map>
+#include <mutex>
+
+#include <nlohmann/json.hpp>
+
+#include "core/utf8.hpp"
+#include "net/api.hpp"
+#include "net/send_window.hpp"
+#include "vmm/agent/shell_session.hpp"
+
+namespace warren::net {
+
+using json = nlohmann::json;
+
+namespace {
+
+constexpr size_t max_frame = 1024 * 1024;  // a larger client frame closes with 1009
+
+json error_reply(const json& id, std::string_view code, const std::string& message) {
+  return {{"id", id}, {"error", {{"code", code}, {"message", message}}}};
+}
+
+json run_reply(const json& id, const agent::shell_reply& r) {
+  auto& res = r.result;
+  json j = {{"id", id}};
+  if (r.error) {
+    j["error"] = {{"code", agent::to_string(r.error->code)}, {"message", r.error->message}};
+    if (r.error->code != agent::shell_errc::timeout) return j;
+  } else {
+    j["exit_code"] = res.exit_code;
+  }
+  j["stdout"] = to_valid_utf8(res.stdout_data);
+  j["stderr"] = to_valid_utf8(res.stderr_data);
+  j["duration_ms"] = res.duration_ms;
+  if (res.stdout_truncated || res.stderr_truncated) j["truncated"] = true;
+  if (res.closed) j["closed"] = true;
+  return j;
+}
+
+// One WebSocket's requests and their replies, sent in request order whatever order they finish.
+struct shell_conn : std::enable_shared_from_this<shell_conn> {
+  std::shared_ptr<websocket> ws;
+  actors::shell_lease_ptr lease;
+  std::shared_ptr<send_window> window;
+  std::mutex mu;
+  uint64_t next_seq = 0, next_to_send = 0;
+  std::map<uint64_t, std::string> ready;
+
+  uint64_t reserve() {
+    std::lock_guard lk(mu);
+    return next_seq++;
+  }
+
+  void complete(uint64_t seq, const json& reply) {
+    std::vector<std::string> out;
+    {
+      std::lock_guard lk(mu);
+      ready[seq] = reply.dump();
+      for (auto it = ready.find(next_to_send); it != ready.end(); it = ready.find(next_to_send)) {
+        out.push_back(std::move(it->second));
+        ready.erase(it);
+        ++next_to_send;
+      }
+    }
+    for (auto& text : out) {
+      auto done = window->sent(text.size());
+      ws->send_text(std::move(text), std::move(done));
+    }
+  }
+
+  void on_text(std::string frame) {
+    auto seq = reserve();
+    auto j = json::parse(frame, nullptr, false);
+    if (!j.is_object()) return complete(seq, error_reply(nullptr, "bad_request", "frame is not a JSON object"));
+    json id = j.contains("id") ? j["id"] : json(nullptr);
+    if (j.value("op", "") != "run")
+      return complete(seq, error_reply(id, "bad_request", "unknown op; the only op is \"run\""));
+    if (!j.contains("command") || !j["command"].is_string() || j["command"].get<std::string>().empty())
+      return complete(seq, error_reply(id, "bad_request", "\"command\" must be a non-empty string"));
+    int timeout_s = lease->default_timeout_s;
+    if (j.contains("timeout")) {
+      if (!j["timeout"].is_number_integer() || j["timeout"].get<int64_t>() < 1 || j["timeout"].get<int64_t>() > 86400)
+        return complete(seq, error_reply(id, "bad_request", "\"timeout\" must be an integer in 1..86400"));
+      timeout_s = j["timeout"].get<int>();
+    }
+    auto self = shared_from_this();
+    lease->session->run(j["command"].get<std::string>(), std::chrono::seconds(timeout_s),
+                        [self, seq, id](agent::shell_reply r) { self->complete(seq, run_reply(id, r)); });
+  }
+};
+
+}  // namespace
+
+void api::shell(const context& c) {
+  std::string id;
+  if (!check_sandbox_id(c, id)) return;
+  if (!c.ex->is_websocket_upgrade())
+    return c.ex->respond(error_response(make_error(errc::bad_request, "shell needs a WebSocket upgrade")));
+  auto ex = c.ex;
+  // bash is started before the upgrade, so a sandbox without bash gets a plain JSON error.
+  node_->open_shell(id, principal(c), [ex](expected<actors::shell_lease_ptr> l) {
+    if (!l) return ex->respond(error_response(l.err()));
+    auto lease = *l;
+    ex->accept_websocket([lease](std::shared_ptr<websocket> ws) {
+      auto conn = std::make_shared<shell_conn>();
+      conn->ws = ws;
+      conn->lease = lease;
+      conn->window = std::make_shared<send_window>(
+          4 * 1024 * 1024, 1024 * 1024, [ws] { ws->pause_reading(); }, [ws] { ws->resume_reading(); });
+      websocket_callbacks cb;
+      cb.on_text = [conn](std::string f) { conn->on_text(std::move(f)); };
+      cb.on_binary = [conn](std::string) {
+        conn->complete(conn->reserve(), error_reply(nullptr, "bad_request", "send JSON text frames, not binary"));
+      };
+      cb.on_close = [conn] {
+        conn->lease.reset();  // ends the bash and everything it started
+      };
+      return cb;
+    }, max_frame);
+  });
+}
+
+}  // namespace warren::net
