@@ -396,8 +396,9 @@ void shell_session::on_error(const error& e) {
     auto done = std::move(opened_);
     opened_ = nullptr;
     cur_.reset();
+    // The sandbox exists; what is missing is a feature of its image: 503 naming it, not 404.
     if (e.code == errc::not_found)
-      return done(make_error(errc::not_found, opts_.shell + " is not installed in the sandbox"));
+      return done(make_error(errc::unavailable, opts_.shell + " is not installed in the sandbox's image"));
     return done(e);
   }
   auto code = e.code == errc::unavailable ? shell_errc::unavailable : shell_errc::internal;
