@@ -82,6 +82,7 @@ class jail_driver final : public driver {
   std::vector<std::string> nameservers_;
   std::mutex net_mu_;
   bool net_ready_ = false;
+  std::mutex cleanup_mu_;  // one cleanup at a time: the slot is released exactly once
 };
 
 // Slots of sandboxes that outlived a previous daemon stay taken until cleanup() frees them.
@@ -259,8 +260,13 @@ void jail_driver::cleanup(const std::string& id, const std::string& driver_state
   std::error_code ec;
   std::string rd = run_dir(id);
   for (const char* m : {"/root", "/lower"}) umount2((rd + m).c_str(), MNT_DETACH | UMOUNT_NOFOLLOW);
+  // The slot is held exactly while the run dir exists (create makes it right after taking the
+  // slot, recover_slots reserves from it). Only the cleanup that removes the run dir releases
+  // the slot: a second cleanup must not free a slot a newer sandbox has taken meanwhile.
+  std::lock_guard lk(cleanup_mu_);
+  bool had_run_dir = fs::exists(rd, ec);
   fs::remove_all(rd, ec);
-  if (st) pool_.release(st->slot);
+  if (st && had_run_dir) pool_.release(st->slot);
 }
 
 }  // namespace
