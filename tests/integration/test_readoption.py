@@ -117,9 +117,20 @@ def test_sandbox_killed_while_the_daemon_was_down_comes_back_lost_and_can_be_del
         assert status in (404, 409), body
         # the survivor is unaffected
         assert exec_(daemon, live["id"], "echo ok")["stdout"] == "ok\n"
+        # a sandbox created meanwhile may take the lost one's released slot
+        newer = create_sandbox(daemon, sandbox_timeout=-1)
         # the lost one can be deleted, once
         status, stats, _ = daemon.request("DELETE", "/v1/sandboxes/" + dead["id"])
         assert status == 200, stats
+        # ... without freeing that slot again: the next sandbox gets an address of its own
+        newest = create_sandbox(daemon, sandbox_timeout=-1)
+        try:
+            addrs = [exec_(daemon, s, "ip -4 -o addr show eth0")["stdout"].split()[3]
+                     for s in (live["id"], newer["id"], newest["id"])]
+            assert len(set(addrs)) == 3, addrs
+        finally:
+            destroy_sandbox(daemon, newer["id"])
+            destroy_sandbox(daemon, newest["id"])
         assert set(stats) == {"cpu_ms", "mem_peak_bytes", "disk_used_bytes", "uptime_ms"}
         status, body, _ = daemon.request("DELETE", "/v1/sandboxes/" + dead["id"])
         assert_error(status, body, 404, "not_found")
