@@ -2,6 +2,7 @@
 // `{"op":"run","id":..,"command":..,"timeout":..}` in, one reply per request out, strictly in
 // request order. The bash lives in a shell actor under the sandbox's actor; commands go
 // straight to its session. Closing the socket ends the bash and every process it started.
+#include <deque>
 #include <map>
 #include <mutex>
 
@@ -9,7 +10,6 @@
 
 #include "core/utf8.hpp"
 #include "net/api.hpp"
-#include "net/send_window.hpp"
 #include "vmm/agent/shell_session.hpp"
 
 namespace warren::net {
@@ -42,34 +42,87 @@ json run_reply(const json& id, const agent::shell_reply& r) {
 }
 
 // One WebSocket's requests and their replies, sent in request order whatever order they finish.
+// Memory stays bounded whatever the client does: runs wait in `queue` and go to the bash one
+// at a time, and only while the replies not yet taken by the client stay under `max_unsent`;
+// reading from the socket pauses while `queue` is long or replies pile up. A client that sends
+// many runs and never reads thus holds at most one run's output and one window of replies here.
 struct shell_conn : std::enable_shared_from_this<shell_conn> {
+  static constexpr size_t max_unsent = 4 * 1024 * 1024, resume_unsent = 1024 * 1024;
+  static constexpr size_t max_queued = 64, resume_queued = 16;
+
+  struct pending_run {
+    uint64_t seq;
+    json id;
+    std::string command;
+    int timeout_s;
+  };
+
   std::shared_ptr<websocket> ws;
   actors::shell_lease_ptr lease;
-  std::shared_ptr<send_window> window;
-  std::mutex mu;
+  std::recursive_mutex mu;
   uint64_t next_seq = 0, next_to_send = 0;
   std::map<uint64_t, std::string> ready;
+  std::deque<pending_run> queue;
+  bool running = false, closed = false, reading_paused = false;
+  size_t unsent = 0;
 
   uint64_t reserve() {
     std::lock_guard lk(mu);
     return next_seq++;
   }
 
-  void complete(uint64_t seq, const json& reply) {
-    std::vector<std::string> out;
-    {
-      std::lock_guard lk(mu);
-      ready[seq] = reply.dump();
-      for (auto it = ready.find(next_to_send); it != ready.end(); it = ready.find(next_to_send)) {
-        out.push_back(std::move(it->second));
-        ready.erase(it);
-        ++next_to_send;
+  // Pauses or resumes reading from the client (under `mu`, so the posted calls keep our order).
+  void update_reading() {
+    bool full = queue.size() >= max_queued || unsent > max_unsent;
+    bool roomy = queue.size() < resume_queued && unsent < resume_unsent;
+    if (full && !reading_paused) {
+      reading_paused = true;
+      ws->pause_reading();
+    } else if (roomy && reading_paused) {
+      reading_paused = false;
+      ws->resume_reading();
+    }
+  }
+
+  // Starts the next queued run when the bash is free and the client keeps up.
+  void pump() {
+    std::unique_lock lk(mu);
+    if (closed || running || queue.empty() || unsent > max_unsent) return update_reading();
+    auto r = std::move(queue.front());
+    queue.pop_front();
+    running = true;
+    update_reading();
+    auto session = lease->session;
+    lk.unlock();
+    auto self = shared_from_this();
+    session->run(r.command, std::chrono::seconds(r.timeout_s), [self, seq = r.seq, id = r.id](agent::shell_reply rep) {
+      {
+        std::lock_guard lk2(self->mu);
+        self->running = false;
       }
+      self->complete(seq, run_reply(id, rep));
+      self->pump();
+    });
+  }
+
+  void complete(uint64_t seq, const json& reply) {
+    std::lock_guard lk(mu);
+    ready[seq] = reply.dump();
+    for (auto it = ready.find(next_to_send); it != ready.end(); it = ready.find(next_to_send)) {
+      auto text = std::move(it->second);
+      ready.erase(it);
+      ++next_to_send;
+      auto n = text.size();
+      unsent += n;
+      ws->send_text(std::move(text), [self = shared_from_this(), n](bool) {
+        {
+          std::lock_guard lk2(self->mu);
+          self->unsent -= n;
+        }
+        self->pump();
+      });
     }
-    for (auto& text : out) {
-      auto done = window->sent(text.size());
-      ws->send_text(std::move(text), std::move(done));
-    }
+    update_reading();
   }
 
   void on_text(std::string frame) {
@@ -87,9 +140,21 @@ struct shell_conn : std::enable_shared_from_this<shell_conn> {
         return complete(seq, error_reply(id, "bad_request", "\"timeout\" must be an integer in 1..86400"));
       timeout_s = j["timeout"].get<int>();
     }
-    auto self = shared_from_this();
-    lease->session->run(j["command"].get<std::string>(), std::chrono::seconds(timeout_s),
-                        [self, seq, id](agent::shell_reply r) { self->complete(seq, run_reply(id, r)); });
+    {
+      std::lock_guard lk(mu);
+      queue.push_back({seq, id, j["command"].get<std::string>(), timeout_s});
+    }
+    pump();
+  }
+
+  void on_close() {
+    std::deque<pending_run> dropped;
+    {
+      std::lock_guard lk(mu);
+      closed = true;
+      dropped.swap(queue);
+    }
+    lease.reset();  // ends the bash and everything it started
   }
 };
 
@@ -109,16 +174,12 @@ void api::shell(const context& c) {
       auto conn = std::make_shared<shell_conn>();
       conn->ws = ws;
       conn->lease = lease;
-      conn->window = std::make_shared<send_window>(
-          4 * 1024 * 1024, 1024 * 1024, [ws] { ws->pause_reading(); }, [ws] { ws->resume_reading(); });
       websocket_callbacks cb;
       cb.on_text = [conn](std::string f) { conn->on_text(std::move(f)); };
       cb.on_binary = [conn](std::string) {
         conn->complete(conn->reserve(), error_reply(nullptr, "bad_request", "send JSON text frames, not binary"));
       };
-      cb.on_close = [conn] {
-        conn->lease.reset();  // ends the bash and everything it started
-      };
+      cb.on_close = [conn] { conn->on_close(); };
       return cb;
     }, max_frame);
   });
