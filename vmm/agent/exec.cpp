@@ -2,6 +2,7 @@
 // output forwarded only while the host has granted credit (so a host that stops reading makes
 // the child block on a full pipe), stdin written as the pipe accepts it, timeout → SIGKILL to
 // the whole process group. Never leaves a process group behind when its connection drops.
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/epoll.h>
@@ -12,6 +13,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <chrono>
 #include <cstring>
 #include <vector>
@@ -35,6 +37,25 @@ struct child_failure {
   int stage;  // 1 = chdir, 2 = exec
   int err;
 };
+
+// Kills the child's process group and every other group of its session: under job control (an
+// interactive shell on a pty) background jobs and the foreground job get groups of their own,
+// and a terminal's socket closing must end them too. Processes that called setsid are not ours.
+void kill_session(pid_t sid) {
+  kill(-sid, SIGKILL);
+  DIR* d = opendir("/proc");
+  if (!d) return;
+  while (auto* e = readdir(d)) {
+    char* end = nullptr;
+    long p = std::strtol(e->d_name, &end, 10);
+    if (*end || p <= 1 || p == getpid()) continue;
+    if (getsid(static_cast<pid_t>(p)) != sid) continue;
+    pid_t g = getpgid(static_cast<pid_t>(p));
+    if (g > 1) kill(-g, SIGKILL);  // the whole job, children forked meanwhile included
+    kill(static_cast<pid_t>(p), SIGKILL);
+  }
+  closedir(d);
+}
 
 std::vector<std::string> merged_env(const std::map<std::string, std::string>& extra) {
   std::map<std::string, std::string> env;
@@ -203,7 +224,7 @@ class exec_stream final : public stream {
         proto::signal_request s;
         std::string why;
         if (!proto::decode(f.payload, s, why) || s.signal < 1 || s.signal >= NSIG) break;
-        if (!exited_) kill(-pid_, s.signal);
+        if (!exited_) s.signal == SIGKILL ? kill_session(pid_) : (void)kill(-pid_, s.signal);
         break;
       }
       case msg::resize: {
@@ -220,7 +241,7 @@ class exec_stream final : public stream {
   void abort() override {
     if (done_) return;
     done_ = true;
-    if (pid_ > 0 && !exited_) kill(-pid_, SIGKILL);
+    if (pid_ > 0 && !exited_) kill_session(pid_);
     release();
   }
 
@@ -299,7 +320,7 @@ class exec_stream final : public stream {
     timeout_timer_ = 0;
     if (exited_ || done_) return;
     timed_out_ = true;
-    kill(-pid_, SIGKILL);
+    kill_session(pid_);
   }
 
   void on_reaped(int status) {
