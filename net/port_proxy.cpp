@@ -9,6 +9,7 @@
 // session's strand. A relay's parser state is touched only on the agent strand; what crosses
 // strands is atomic or under the relay's mutex.
 #include "net/port_proxy.hpp"
+#include "net/port_proxy_parse.hpp"
 
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/asio/buffer.hpp>
@@ -28,6 +29,7 @@ namespace warren::net {
 namespace http = boost::beast::http;
 using json = nlohmann::json;
 using steady = std::chrono::steady_clock;
+using namespace proxy_detail;  // tokens, hop_by_hop, response_parser (port_proxy_parse.hpp)
 
 namespace {
 
@@ -71,28 +73,6 @@ std::string_view strip_port(std::string_view h) {
   if (!h.empty() && h.front() == '[') return h;  // IPv6 literal: never a port host
   auto c = h.rfind(':');
   return c == std::string_view::npos ? h : h.substr(0, c);
-}
-
-// Comma-separated list items of a header value, trimmed and lower-cased.
-std::vector<std::string> tokens(std::string_view v) {
-  std::vector<std::string> out;
-  while (!v.empty()) {
-    auto c = v.find(',');
-    auto t = trim(v.substr(0, c));
-    if (!t.empty()) out.push_back(lower(t));
-    if (c == std::string_view::npos) break;
-    v.remove_prefix(c + 1);
-  }
-  return out;
-}
-
-// RFC 9110 §7.6.1: connection-specific fields a proxy must not forward, plus what we set.
-bool hop_by_hop(std::string_view name) {
-  static const char* const names[] = {"connection", "keep-alive", "proxy-connection", "proxy-authenticate",
-                                      "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"};
-  for (auto* n : names)
-    if (name == n) return true;
-  return false;
 }
 
 error not_listening(const port_target& t) {
@@ -320,55 +300,6 @@ std::shared_ptr<upstream> upstream::open(agent::client& c, uint16_t port, std::s
   u->ps = c.connect_port(port, std::move(cb));
   return u;
 }
-
-// ---- the response parser ----------------------------------------------------------------------
-
-struct response_sink {
-  virtual ~response_sink() = default;
-  virtual void on_head() = 0;                       // status and fields are complete
-  virtual void on_body(std::string_view d) = 0;     // de-chunked body bytes
-  virtual void on_done() = 0;                       // the message is complete
-};
-
-class response_parser : public http::basic_parser<false> {
- public:
-  int status = 0;
-  std::string reason;
-  std::vector<std::pair<std::string, std::string>> fields;  // as received (names as sent)
-
-  explicit response_parser(response_sink& s, bool head_request) : sink_(s) {
-    header_limit(64 * 1024);
-    body_limit(boost::none);  // no cap: the body streams through
-    eager(true);
-    skip(head_request);  // a response to HEAD has no body whatever its Content-Length says
-  }
-
- private:
-  void on_request_impl(http::verb, boost::beast::string_view, boost::beast::string_view, int,
-                       boost::beast::error_code&) override {}
-  void on_response_impl(int code, boost::beast::string_view r, int, boost::beast::error_code&) override {
-    status = code;
-    reason.assign(r.data(), r.size());
-  }
-  void on_field_impl(http::field, boost::beast::string_view name, boost::beast::string_view value,
-                     boost::beast::error_code&) override {
-    fields.emplace_back(std::string(name.data(), name.size()), std::string(value.data(), value.size()));
-  }
-  void on_header_impl(boost::beast::error_code&) override { sink_.on_head(); }
-  void on_body_init_impl(const boost::optional<std::uint64_t>&, boost::beast::error_code&) override {}
-  std::size_t on_body_impl(boost::beast::string_view b, boost::beast::error_code&) override {
-    sink_.on_body(std::string_view(b.data(), b.size()));
-    return b.size();
-  }
-  void on_chunk_header_impl(std::uint64_t, boost::beast::string_view, boost::beast::error_code&) override {}
-  std::size_t on_chunk_body_impl(std::uint64_t, boost::beast::string_view b, boost::beast::error_code&) override {
-    sink_.on_body(std::string_view(b.data(), b.size()));
-    return b.size();
-  }
-  void on_finish_impl(boost::beast::error_code&) override { sink_.on_done(); }
-
-  response_sink& sink_;
-};
 
 }  // namespace
 
