@@ -98,6 +98,16 @@ actors::reply_fn<T> reply_to(exchange_ptr ex, F ok) {
 }
 }  // namespace
 
+void api::with_link(const context& c, std::function<void(const actors::sandbox_link_ptr&)> then) {
+  std::string id;
+  if (!check_sandbox_id(c, id)) return;
+  auto ex = c.ex;
+  node_->sandbox_link(id, principal(c), [ex, then = std::move(then)](expected<actors::sandbox_link_ptr> l) {
+    if (!l) return ex->respond(error_response(l.err()));
+    then(*l);
+  });
+}
+
 void api::info(const context& c) {
   node_->info(reply_to<std::string>(c.ex, [](const std::string& s) { return json_response(200, s); }));
 }

@@ -67,6 +67,9 @@ class api {
   // terminal (api_terminal.cpp)
   void terminal(const context& c);
 
+  // Runs `then` with the link of the sandbox {id} names (local byte streams to its agent);
+  // answers the error itself (404, 409, ...) when there is no such running sandbox.
+  void with_link(const context& c, std::function<void(const actors::sandbox_link_ptr&)> then);
   // The {id} parameter if it is a well-formed sandbox id; otherwise answers 404 and false.
   static bool check_sandbox_id(const context& c, std::string& id);
   static actors::principal principal(const context& c) { return {c.who.tenant, c.who.admin}; }

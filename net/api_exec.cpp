@@ -75,14 +75,10 @@ struct collected {
 }  // namespace
 
 void api::exec(const context& c) {
-  std::string id;
-  if (!check_sandbox_id(c, id)) return;
   auto body = parse_exec(c.req());
   if (!body) return c.ex->respond(error_response(body.err()));
   auto ex = c.ex;
-  node_->sandbox_link(id, principal(c), [ex, body = std::move(*body)](expected<actors::sandbox_link_ptr> l) mutable {
-    if (!l) return ex->respond(error_response(l.err()));
-    auto link = *l;
+  with_link(c, [ex, body = std::move(*body)](const actors::sandbox_link_ptr& link) mutable {
     if (body.req.timeout_ms == 0) body.req.timeout_ms = static_cast<uint64_t>(link->default_timeout_s) * 1000;
     auto col = std::make_shared<collected>();
     col->busy = std::make_unique<actors::stream_guard>(link->act);
@@ -205,14 +201,10 @@ struct sse_exec : std::enable_shared_from_this<sse_exec> {
 }  // namespace
 
 void api::exec_stream(const context& c) {
-  std::string id;
-  if (!check_sandbox_id(c, id)) return;
   auto body = parse_exec(c.req());
   if (!body) return c.ex->respond(error_response(body.err()));
   auto ex = c.ex;
-  node_->sandbox_link(id, principal(c), [ex, body = std::move(*body)](expected<actors::sandbox_link_ptr> l) mutable {
-    if (!l) return ex->respond(error_response(l.err()));
-    auto link = *l;
+  with_link(c, [ex, body = std::move(*body)](const actors::sandbox_link_ptr& link) mutable {
     if (body.req.timeout_ms == 0) body.req.timeout_ms = static_cast<uint64_t>(link->default_timeout_s) * 1000;
     auto s = std::make_shared<sse_exec>();
     s->ex = ex;

@@ -69,8 +69,6 @@ struct upload : std::enable_shared_from_this<upload> {
 }  // namespace
 
 void api::put_file(const context& c) {
-  std::string id;
-  if (!check_sandbox_id(c, id)) return;
   auto path = path_param(c.req());
   if (!path) return c.ex->respond(error_response(path.err()));
   agent::write_options opts;
@@ -82,12 +80,11 @@ void api::put_file(const context& c) {
     opts.mode = static_cast<uint32_t>(m);
   }
   auto ex = c.ex;
-  node_->sandbox_link(id, principal(c), [ex, p = *path, opts](expected<actors::sandbox_link_ptr> l) {
-    if (!l) return ex->respond(error_response(l.err()));
+  with_link(c, [ex, p = *path, opts](const actors::sandbox_link_ptr& link) {
     auto up = std::make_shared<upload>();
     up->ex = ex;
-    up->busy = std::make_unique<actors::stream_guard>((*l)->act);
-    up->w = (*l)->agent->write_file(p, opts, [up, p, link = *l](expected<uint64_t> n) {
+    up->busy = std::make_unique<actors::stream_guard>(link->act);
+    up->w = link->agent->write_file(p, opts, [up, p, link](expected<uint64_t> n) {
       up->busy.reset();
       if (!n) {
         up->failed = true;
@@ -100,14 +97,10 @@ void api::put_file(const context& c) {
 }
 
 void api::get_file(const context& c) {
-  std::string id;
-  if (!check_sandbox_id(c, id)) return;
   auto path = path_param(c.req());
   if (!path) return c.ex->respond(error_response(path.err()));
   auto ex = c.ex;
-  node_->sandbox_link(id, principal(c), [ex, p = *path](expected<actors::sandbox_link_ptr> l) {
-    if (!l) return ex->respond(error_response(l.err()));
-    auto link = *l;
+  with_link(c, [ex, p = *path](const actors::sandbox_link_ptr& link) {
     link->agent->stat(p, [ex, p, link](expected<agent::file_info> st) {
       if (!st) return ex->respond(error_response(st.err()));
       if (st->type == "dir")
@@ -133,15 +126,12 @@ void api::get_file(const context& c) {
 }
 
 void api::delete_file(const context& c) {
-  std::string id;
-  if (!check_sandbox_id(c, id)) return;
   auto path = path_param(c.req());
   if (!path) return c.ex->respond(error_response(path.err()));
   bool recursive = c.req().query.count("recursive") && c.req().query.at("recursive") == "true";
   auto ex = c.ex;
-  node_->sandbox_link(id, principal(c), [ex, p = *path, recursive](expected<actors::sandbox_link_ptr> l) {
-    if (!l) return ex->respond(error_response(l.err()));
-    (*l)->agent->remove(p, recursive, [ex, link = *l](status st) {
+  with_link(c, [ex, p = *path, recursive](const actors::sandbox_link_ptr& link) {
+    link->agent->remove(p, recursive, [ex, link](status st) {
       if (!st) return ex->respond(error_response(st.err()));
       http_response r;
       r.status = 204;
@@ -152,14 +142,11 @@ void api::delete_file(const context& c) {
 }
 
 void api::list_dir(const context& c) {
-  std::string id;
-  if (!check_sandbox_id(c, id)) return;
   auto path = path_param(c.req());
   if (!path) return c.ex->respond(error_response(path.err()));
   auto ex = c.ex;
-  node_->sandbox_link(id, principal(c), [ex, p = *path](expected<actors::sandbox_link_ptr> l) {
-    if (!l) return ex->respond(error_response(l.err()));
-    (*l)->agent->list(p, [ex, link = *l](expected<std::vector<agent::file_info>> items) {
+  with_link(c, [ex, p = *path](const actors::sandbox_link_ptr& link) {
+    link->agent->list(p, [ex, link](expected<std::vector<agent::file_info>> items) {
       if (!items) return ex->respond(error_response(items.err()));
       json out = json::array();
       for (auto& f : *items) out.push_back(entry_json(f));
@@ -169,17 +156,13 @@ void api::list_dir(const context& c) {
 }
 
 void api::watch(const context& c) {
-  std::string id;
-  if (!check_sandbox_id(c, id)) return;
   if (!c.ex->is_websocket_upgrade())
     return c.ex->respond(error_response(make_error(errc::bad_request, "watch needs a WebSocket upgrade")));
   auto path = path_param(c.req());
   if (!path) return c.ex->respond(error_response(path.err()));
   bool recursive = c.req().query.count("recursive") && c.req().query.at("recursive") == "true";
   auto ex = c.ex;
-  node_->sandbox_link(id, principal(c), [ex, p = *path, recursive](expected<actors::sandbox_link_ptr> l) {
-    if (!l) return ex->respond(error_response(l.err()));
-    auto link = *l;
+  with_link(c, [ex, p = *path, recursive](const actors::sandbox_link_ptr& link) {
     // Refuse before the upgrade when the path is not a directory that exists.
     link->agent->stat(p, [ex, p, recursive, link](expected<agent::file_info> st) {
       if (!st) return ex->respond(error_response(st.err()));

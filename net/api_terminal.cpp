@@ -46,8 +46,6 @@ void terminal_input(const std::shared_ptr<agent::process>& p, std::string data, 
 }  // namespace
 
 void api::terminal(const context& c) {
-  std::string id;
-  if (!check_sandbox_id(c, id)) return;
   if (!c.ex->is_websocket_upgrade())
     return c.ex->respond(error_response(make_error(errc::bad_request, "pty needs a WebSocket upgrade")));
   auto cols = dim_param(c.req(), "cols", 80), rows = dim_param(c.req(), "rows", 24);
@@ -61,9 +59,7 @@ void api::terminal(const context& c) {
   req.command = cmd != c.req().query.end() && !cmd->second.empty() ? cmd->second : default_terminal;
   req.env["TERM"] = "xterm-256color";
   auto ex = c.ex;
-  node_->sandbox_link(id, principal(c), [ex, req](expected<actors::sandbox_link_ptr> l) {
-    if (!l) return ex->respond(error_response(l.err()));
-    auto link = *l;
+  with_link(c, [ex, req](const actors::sandbox_link_ptr& link) {
     ex->accept_websocket([link, req](std::shared_ptr<websocket> ws) {
       auto busy = std::make_shared<actors::stream_guard>(link->act);
       auto proc = std::make_shared<std::shared_ptr<agent::process>>();

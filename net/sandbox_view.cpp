@@ -15,7 +15,6 @@ nlohmann::json sandbox_view(const storage::sandbox_record& r) {
           {"timeout", r.timeout},
           {"sandbox_timeout", r.sandbox_timeout},
           {"network_profile", r.network_profile},
-          {"auto_resume", r.auto_resume},
           {"created_at", r.created_at},
           {"create_ms", r.create_ms},
           {"parent_id", r.parent_id.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.parent_id)},

@@ -59,8 +59,6 @@ def test_create_answers_201_with_a_running_sandbox_shaped_like_api_md(daemon):
             destroy_sandbox(daemon, body["id"])
 
 
-@pytest.mark.xfail(strict=True, reason="the Sandbox object also carries \"auto_resume\", which the "
-                   "Sandbox object of API.md does not list (net/sandbox_view.cpp)")
 def test_sandbox_object_has_exactly_the_api_md_fields(daemon):
     with sandbox(daemon) as obj:
         assert set(obj) == set(API_FIELDS)
