@@ -12,6 +12,12 @@ PKGS=(build-essential cmake ninja-build ccache pkg-config git
       curl openssl python3 python3-pytest python3-websockets
       nginx wrk chromium)
 BPO_PKGS=(catch2)
+# Node.js and npm for the browser end-to-end test (tests/integration/test_dev_server_browser.py):
+# Debian's packages, but only when there is no node at all — a NodeSource (or other) node that is
+# already installed is kept (its nodejs package bundles npm; Debian's npm would conflict with it).
+if ! command -v node >/dev/null 2>&1; then PKGS+=(nodejs npm)
+elif ! command -v npm >/dev/null 2>&1 && dpkg-query -W -f='${Version}' nodejs 2>/dev/null | grep -q deb12; then PKGS+=(npm)
+fi
 
 missing=()
 for p in "${PKGS[@]}"; do dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p"); done
