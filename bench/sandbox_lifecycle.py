@@ -211,6 +211,7 @@ class Bench:
         self.args = args
         self.warren = os.path.join(args.build_dir, "bin", "warren")
         self.agent = os.path.join(args.build_dir, "bin", "warren-agent")
+        self.jail_init = os.path.join(args.build_dir, "bin", "warren-jail-init")
         self.tmp = None
         self.daemon = None
         self.api = None
@@ -223,7 +224,7 @@ class Bench:
         return os.path.join(self.args.image_cache, name, tag, "rootfs")
 
     def setup(self):
-        for b in (self.warren, self.agent):
+        for b in (self.warren, self.agent, self.jail_init):
             if not os.access(b, os.X_OK):
                 raise BenchError(f"{b} missing: build first (bench/run.sh does)")
         os.makedirs(self.args.image_cache, exist_ok=True)
@@ -232,10 +233,10 @@ class Bench:
         self.data_dir = os.path.join(self.tmp, "d")
         os.makedirs(self.data_dir)
         # Private copies: others rebuild the shared build dir while we measure. The daemon finds
-        # warren-agent next to its own executable.
+        # warren-agent and warren-jail-init next to its own executable.
         bindir = os.path.join(self.tmp, "bin")
         os.makedirs(bindir)
-        for b in (self.warren, self.agent):
+        for b in (self.warren, self.agent, self.jail_init):
             shutil.copy2(b, bindir)
         self.warren = os.path.join(bindir, "warren")
         self.agent = os.path.join(bindir, "warren-agent")

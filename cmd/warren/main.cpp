@@ -11,7 +11,6 @@
 #include "cmd/warren/image_cmd.hpp"
 #include "cmd/warren/sandbox_cmd.hpp"
 #include "cmd/warren/serve.hpp"
-#include "vmm/jail/jail_driver.hpp"
 
 namespace {
 const char* usage =
@@ -29,9 +28,6 @@ const char* usage =
 }
 
 int main(int argc, char** argv) {
-  // The jail's single-threaded setup helper: re-exec'd by the driver, never by a user.
-  if (argc > 1 && std::string(argv[1]) == warren::vmm::jail_init_subcommand)
-    return warren::vmm::jail_init_main(argc, argv);
   // Logs go to stderr; stdout carries only what a command prints for its user.
   spdlog::set_default_logger(spdlog::stderr_color_mt("warren"));
   std::vector<std::string> args(argv + 1, argv + argc);

@@ -84,11 +84,12 @@ status load_keys(storage::meta_store& store, auth::key_registry& keys) {
   return warren::ok();
 }
 
-// The agent binary sits next to the warren binary (build/bin/, or the install prefix).
-std::string agent_path() {
+// The agent and the jail's setup helper sit next to the warren binary (build/bin/, or the
+// install prefix).
+std::string sibling_binary(const char* name) {
   std::error_code ec;
   auto self = fs::read_symlink("/proc/self/exe", ec);
-  return (self.parent_path() / "warren-agent").string();
+  return (self.parent_path() / name).string();
 }
 
 bool split_listen(const std::string& l, std::string& host, uint16_t& port) {
@@ -146,7 +147,8 @@ int serve_main(std::vector<std::string> args) {
 
   vmm::jail_config jc;
   jc.data_dir = dir.string();
-  jc.agent_path = agent_path();
+  jc.agent_path = sibling_binary("warren-agent");
+  jc.helper_path = sibling_binary("warren-jail-init");
   std::shared_ptr<vmm::driver> jail = vmm::make_jail_driver(jc);
   auto images = std::make_shared<storage::image_store>(dir.string());
 
