@@ -105,19 +105,34 @@ void api::get_file(const context& c) {
       if (!st) return ex->respond(error_response(st.err()));
       if (st->type == "dir")
         return ex->respond(error_response(make_error(errc::bad_request, p + " is a directory (use /ls)")));
-      // The reader starts only once the response head is out; chunks then pace the agent.
+      // The response head goes out with the first chunk (or at the end of an empty file), so an
+      // open that fails — a dangling symlink, a loop, a path swapped since the stat — answers its
+      // error instead of an empty 200. Chunks then pace the agent.
       auto busy = std::make_shared<actors::stream_guard>(link->act);
       auto reader = std::make_shared<std::shared_ptr<agent::file_reader>>();
+      auto started = std::make_shared<bool>(false);
       auto window = std::make_shared<send_window>(
           download_pause_bytes, download_resume_bytes,
           [reader] { if (*reader) (*reader)->pause_output(); },
           [reader] { if (*reader) (*reader)->resume_output(); });
-      ex->start_stream(200, "application/octet-stream", {}, [reader] { if (*reader) (*reader)->cancel(); });
+      auto start = [ex, reader, started] {
+        if (*started) return;
+        *started = true;
+        ex->start_stream(200, "application/octet-stream", {}, [reader] { if (*reader) (*reader)->cancel(); });
+      };
       agent::read_callbacks cb;
-      cb.on_data = [ex, window](std::string_view d) { ex->write(std::string(d), window->sent(d.size())); };
-      cb.on_done = [ex, busy, reader](expected<uint64_t>) mutable {
+      cb.on_data = [ex, window, start](std::string_view d) {
+        start();
+        ex->write(std::string(d), window->sent(d.size()));
+      };
+      cb.on_done = [ex, busy, reader, started, start](expected<uint64_t> n) mutable {
         busy.reset();
-        ex->end();  // a read error after the head: the client sees a short body
+        if (!*started && !n) {
+          ex->respond(error_response(n.err()));
+        } else {
+          start();
+          ex->end();  // a read error after the head: the client sees a short body
+        }
         reader->reset();
       };
       *reader = link->agent->read_file(p, std::move(cb));
