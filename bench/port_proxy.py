@@ -22,8 +22,8 @@ median of each figure is reported.
           loopback, i.e. nginx on the cheapest upstream path there is while Warren pays the agent
           hop into the sandbox: a conservative ratio for Warren. Warren's added p50 is given over
           direct-loopback (an upper bound: it includes the path into the sandbox) and over
-          direct-veth. The veth path itself is slow under concurrency (the sandbox network's
-          filtering sits on it), which is why B's ratio measures the path, not the proxies.
+          direct-veth. The veth path itself is slow under concurrency on the machines measured so far
+          (hundreds of req/s; cause not investigated), which is why B's ratio measures the path.
 Goals (issue 5): Warren/nginx >= 1.0 req/s; added p50 <= 0.2 ms.
 Needs: wrk, nginx, gcc (Debian packages; scripts/install-deps.sh). Not part of CTest."""
 import argparse
