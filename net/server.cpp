@@ -275,6 +275,9 @@ class session : public std::enable_shared_from_this<session<Stream>> {
       return expect_continue([self = this->shared_from_this(), ex, done = std::move(done)]() mutable {
         self->bparser_.emplace(std::move(*self->hparser_));
         self->bparser_->body_limit(boost::none);  // uploads are streamed, not held: no cap
+        // Beast reads only as much as the buffer's free capacity (512 bytes at first): give it
+        // room, or a streamed upload crawls through the daemon in 512-byte reads.
+        self->buffer_.reserve(256 * 1024);
         self->read_chunk(ex, std::move(done));
       });
     }

@@ -19,11 +19,12 @@ def sb(daemon):
         yield s
 
 
-def test_a_sandbox_without_bash_refuses_the_shell_with_404(daemon):
+def test_a_sandbox_without_bash_refuses_the_shell_with_503(daemon):
+    # The sandbox exists; its image lacks bash: a missing feature (503), not a missing sandbox.
     with Sandbox(sandbox_timeout=60) as busybox:
         with pytest.raises(WarrenError) as e:
             busybox.shell()
-        assert e.value.code == 404
+        assert e.value.code == 503
 
 
 def test_state_persists_between_runs(sb):
