@@ -12,8 +12,9 @@ from .errors import WarrenConnectionError, WarrenError, WarrenTimeoutError
 from .models import ApiKey, DestroyStats, ExecResult, Exposure, FileEntry, SandboxInfo
 from .sandbox import Client, Sandbox
 from .shell import AsyncShell, Shell
+from .watch import AsyncWatch, Watch, WatchEvent
 
 __version__ = "0.1.0"
 __all__ = ["Sandbox", "AsyncSandbox", "Client", "Shell", "AsyncShell", "SandboxInfo",
-           "DestroyStats", "ExecResult", "FileEntry", "Exposure", "ApiKey", "WarrenError",
+           "DestroyStats", "ExecResult", "FileEntry", "Exposure", "ApiKey", "Watch", "AsyncWatch", "WatchEvent", "WarrenError",
            "WarrenTimeoutError", "WarrenConnectionError"]

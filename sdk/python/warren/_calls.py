@@ -102,6 +102,10 @@ def shell_path(sid: str) -> str:
     return _sb(sid, "/shell")
 
 
+def watch_path(sid: str, path: str, recursive: bool) -> str:
+    return _sb(sid, "/watch") + "?" + urlencode({"path": path, "recursive": "true" if recursive else "false"})
+
+
 def pty_path(sid: str, cols: int = 80, rows: int = 24, command: Optional[str] = None) -> str:
     q: Dict[str, Any] = {"cols": cols, "rows": rows}
     if command:

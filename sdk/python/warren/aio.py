@@ -10,6 +10,7 @@ from ._base import SandboxBase, file_size
 from ._sse import ExecStreamState
 from .errors import WarrenError
 from .models import DestroyStats, ExecResult, Exposure, FileEntry, SandboxInfo
+from .watch import AsyncWatch
 from .shell import AsyncShell
 
 OutputCallback = Optional[Callable[[str], Any]]
@@ -158,3 +159,7 @@ class AsyncSandbox(SandboxBase):
     async def shell(self) -> AsyncShell:
         """Opens a persistent bash session: `async with await sb.shell() as sh:`."""
         return await AsyncShell(self.api_url, self.api_key, self.id, self.verify_tls).open()
+
+    async def watch(self, path: str, recursive: bool = False) -> AsyncWatch:
+        """Watches a directory: `async with await sb.watch("/work") as w: async for ev in w:`."""
+        return await AsyncWatch(self.api_url, self.api_key, self.id, path, recursive, self.verify_tls).open()

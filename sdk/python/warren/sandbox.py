@@ -11,6 +11,7 @@ from ._sse import ExecStreamState
 from .config import resolve_api_key, resolve_api_url
 from .errors import WarrenError
 from .models import ApiKey, DestroyStats, ExecResult, Exposure, FileEntry, SandboxInfo
+from .watch import Watch
 from .shell import Shell
 
 OutputCallback = Optional[Callable[[str], Any]]
@@ -156,6 +157,11 @@ class Sandbox(SandboxBase):
     def shell(self) -> Shell:
         """Opens a persistent bash session (needs the `websockets` package)."""
         return Shell(self.api_url, self.api_key, self.id, self.verify_tls)
+
+    def watch(self, path: str, recursive: bool = False) -> Watch:
+        """Watches a directory: `with sb.watch("/work", recursive=True) as w: w.next(timeout=5)`
+        gives WatchEvent(event, path) per change (needs the `websockets` package)."""
+        return Watch(self.api_url, self.api_key, self.id, path, recursive, self.verify_tls)
 
 
 class Client:

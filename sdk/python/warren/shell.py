@@ -33,7 +33,7 @@ def ws_url(api_url: str, path: str) -> str:
 
 
 async def ws_connect(api_url: str, api_key: Optional[str], path: str, verify: bool = True,
-                     timeout: float = 30.0):
+                     timeout: float = 30.0, what: str = "the shell"):
     """Opens a WebSocket to the API with the key in the Authorization header; works with both
     the legacy (<14) and the new (>=14) `websockets` client signatures."""
     websockets = _websockets()
@@ -49,12 +49,12 @@ async def ws_connect(api_url: str, api_key: Optional[str], path: str, verify: bo
     try:
         return await websockets.connect(ws_url(api_url, path), **kwargs)
     except asyncio.TimeoutError as e:
-        raise WarrenTimeoutError("the shell did not open within %.0f s" % timeout) from e
+        raise WarrenTimeoutError("%s did not open within %.0f s" % (what, timeout)) from e
     except OSError as e:
         raise WarrenConnectionError("cannot reach Warren at %s: %s" % (api_url, e)) from e
     except Exception as e:  # the handshake was refused: surface the API's status
         status = getattr(getattr(e, "response", None), "status_code", None) or getattr(e, "status_code", None)
-        raise WarrenError("cannot open the shell: %s" % e, status) from e
+        raise WarrenError("cannot open %s: %s" % (what, e), status) from e
 
 
 class AsyncShell:

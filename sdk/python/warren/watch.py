@@ -1,0 +1,144 @@
+"""Watching a directory in a sandbox (`/v1/sandboxes/{id}/watch`, a WebSocket): one WatchEvent
+per change — create, modify, delete, rename (and overflow when the kernel dropped events)."""
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from dataclasses import dataclass
+from typing import Any, Optional
+
+from . import _calls
+from .errors import WarrenError, WarrenTimeoutError
+from .shell import _websockets, ws_connect
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    event: str  # create | modify | delete | rename | overflow
+    path: str
+
+
+def _event(frame: Any) -> WatchEvent:
+    msg = json.loads(frame)
+    if "error" in msg:
+        err = msg["error"]
+        raise WarrenError(err.get("message", "watch ended"), None, err.get("code"))
+    return WatchEvent(msg["event"], msg["path"])
+
+
+class AsyncWatch:
+    """`async with await sb.watch("/work", recursive=True) as w: async for ev in w: ...`"""
+
+    def __init__(self, api_url: str, api_key: Optional[str], sandbox_id: str, path: str,
+                 recursive: bool, verify: bool = True) -> None:
+        self._args = (api_url, api_key, _calls.watch_path(sandbox_id, path, recursive), verify)
+        self._ws: Any = None
+
+    async def open(self) -> "AsyncWatch":
+        self._ws = await ws_connect(*self._args, what="the watch")
+        return self
+
+    async def next(self, timeout: Optional[float] = None) -> WatchEvent:
+        """The next change; WarrenTimeoutError after `timeout` seconds without one."""
+        if self._ws is None:
+            raise WarrenError("the watch is closed")
+        try:
+            frame = await asyncio.wait_for(self._ws.recv(), timeout)
+        except asyncio.TimeoutError as e:
+            raise WarrenTimeoutError("no change within %.1f s" % timeout) from e
+        except Exception as e:
+            if isinstance(e, WarrenError):
+                raise
+            raise WarrenError("the watch ended: %s" % e) from e
+        return _event(frame)
+
+    def __aiter__(self) -> "AsyncWatch":
+        return self
+
+    async def __anext__(self) -> WatchEvent:
+        try:
+            return await self.next()
+        except WarrenTimeoutError:
+            raise
+        except WarrenError as e:
+            if self._ws is None or "ended" in str(e):
+                raise StopAsyncIteration from e
+            raise
+
+    async def close(self) -> None:
+        if self._ws is not None:
+            ws, self._ws = self._ws, None
+            try:
+                await ws.close()
+            except Exception:
+                pass
+
+    async def __aenter__(self) -> "AsyncWatch":
+        if self._ws is None:
+            await self.open()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+
+class Watch:
+    """The blocking face of AsyncWatch: `with sb.watch("/work") as w: ev = w.next(timeout=5)`;
+    also iterable (`for ev in w:`)."""
+
+    def __init__(self, api_url: str, api_key: Optional[str], sandbox_id: str, path: str,
+                 recursive: bool, verify: bool = True) -> None:
+        _websockets()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="warren-watch", daemon=True)
+        self._thread.start()
+        self._watch = AsyncWatch(api_url, api_key, sandbox_id, path, recursive, verify)
+        try:
+            self._do(self._watch.open())
+        except BaseException:
+            self._stop_loop()
+            raise
+
+    def _do(self, coro):
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
+
+    def _stop_loop(self) -> None:
+        if self._loop.is_running():
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(5)
+        self._loop.close()
+
+    def next(self, timeout: Optional[float] = None) -> WatchEvent:
+        """See AsyncWatch.next."""
+        if self._loop.is_closed():
+            raise WarrenError("the watch is closed")
+        return self._do(self._watch.next(timeout))
+
+    def __iter__(self) -> "Watch":
+        return self
+
+    def __next__(self) -> WatchEvent:
+        try:
+            return self.next()
+        except WarrenTimeoutError:
+            raise
+        except WarrenError as e:
+            raise StopIteration from e
+
+    def close(self) -> None:
+        if not self._loop.is_closed():
+            self._do(self._watch.close())
+            self._stop_loop()
+
+    def __enter__(self) -> "Watch":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except Exception:
+            pass
