@@ -7,10 +7,10 @@ import asyncio
 import inspect
 import json
 import ssl
-import threading
 from typing import Any, Dict, Optional
 
 from . import _calls
+from ._loop import LoopThread
 from .errors import WarrenConnectionError, WarrenError, WarrenTimeoutError
 from .models import ExecResult
 
@@ -128,24 +128,13 @@ class Shell:
     def __init__(self, api_url: str, api_key: Optional[str], sandbox_id: str,
                  verify: bool = True) -> None:
         _websockets()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="warren-shell", daemon=True)
-        self._thread.start()
+        self._loop = LoopThread("warren-shell")
         self._shell = AsyncShell(api_url, api_key, sandbox_id, verify)
         try:
-            self._do(self._shell.open())
+            self._loop.run(self._shell.open())
         except BaseException:
-            self._stop_loop()
+            self._loop.stop()
             raise
-
-    def _do(self, coro):
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
-
-    def _stop_loop(self) -> None:
-        if self._loop.is_running():
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(5)
-        self._loop.close()
 
     @property
     def closed(self) -> bool:
@@ -153,15 +142,15 @@ class Shell:
 
     def run(self, command: str, timeout: Optional[float] = None) -> ExecResult:
         """See AsyncShell.run."""
-        if self._loop.is_closed():
+        if self._loop.closed:
             raise WarrenError(_calls.SHELL_CLOSED, None, "shell_closed")
-        return self._do(self._shell.run(command, timeout))
+        return self._loop.run(self._shell.run(command, timeout))
 
     def close(self) -> None:
         """Ends the bash and its process group."""
-        if not self._loop.is_closed():
-            self._do(self._shell.close())
-            self._stop_loop()
+        if not self._loop.closed:
+            self._loop.run(self._shell.close())
+            self._loop.stop()
 
     def __enter__(self) -> "Shell":
         return self

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from dataclasses import dataclass
 from typing import Any, Optional
 
 from . import _calls
+from ._loop import LoopThread
 from .errors import WarrenError, WarrenTimeoutError
 from .shell import _websockets, ws_connect
 
@@ -90,30 +90,19 @@ class Watch:
     def __init__(self, api_url: str, api_key: Optional[str], sandbox_id: str, path: str,
                  recursive: bool, verify: bool = True) -> None:
         _websockets()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, name="warren-watch", daemon=True)
-        self._thread.start()
+        self._loop = LoopThread("warren-watch")
         self._watch = AsyncWatch(api_url, api_key, sandbox_id, path, recursive, verify)
         try:
-            self._do(self._watch.open())
+            self._loop.run(self._watch.open())
         except BaseException:
-            self._stop_loop()
+            self._loop.stop()
             raise
-
-    def _do(self, coro):
-        return asyncio.run_coroutine_threadsafe(coro, self._loop).result()
-
-    def _stop_loop(self) -> None:
-        if self._loop.is_running():
-            self._loop.call_soon_threadsafe(self._loop.stop)
-            self._thread.join(5)
-        self._loop.close()
 
     def next(self, timeout: Optional[float] = None) -> WatchEvent:
         """See AsyncWatch.next."""
-        if self._loop.is_closed():
+        if self._loop.closed:
             raise WarrenError("the watch is closed")
-        return self._do(self._watch.next(timeout))
+        return self._loop.run(self._watch.next(timeout))
 
     def __iter__(self) -> "Watch":
         return self
@@ -127,9 +116,9 @@ class Watch:
             raise StopIteration from e
 
     def close(self) -> None:
-        if not self._loop.is_closed():
-            self._do(self._watch.close())
-            self._stop_loop()
+        if not self._loop.closed:
+            self._loop.run(self._watch.close())
+            self._loop.stop()
 
     def __enter__(self) -> "Watch":
         return self
