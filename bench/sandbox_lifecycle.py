@@ -586,8 +586,12 @@ def main():
     if os.geteuid() != 0:
         print("warning: the jail driver needs root; creates will fail", file=sys.stderr)
 
-    bench = Bench(args)
+    return run_with_teardown(Bench(args))
 
+
+def run_with_teardown(bench):
+    """Runs bench.run(); whatever happens (error, Ctrl-C, SIGTERM), bench.teardown() destroys
+    every sandbox and stops the daemon. Exit status 0 only if both went well."""
     def on_signal(signum, _frame):
         raise KeyboardInterrupt(f"signal {signum}")
     signal.signal(signal.SIGTERM, on_signal)

@@ -14,14 +14,13 @@ import http.client
 import json
 import os
 import shutil
-import signal
 import sys
 import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from sandbox_lifecycle import (DEFAULT_CACHE, REPO, Api, BenchError, Daemon, machine_lines,  # noqa: E402
-                               summary)
+                               run_with_teardown, summary)
 
 import websockets  # noqa: E402  (python3-websockets)
 
@@ -255,25 +254,7 @@ def main():
     if os.geteuid() != 0:
         print("warning: the jail driver needs root; creates will fail", file=sys.stderr)
 
-    bench = Bench(args)
-
-    def on_signal(signum, _frame):
-        raise KeyboardInterrupt(f"signal {signum}")
-    signal.signal(signal.SIGTERM, on_signal)
-    ok = False
-    try:
-        bench.run()
-        ok = True
-    except KeyboardInterrupt:
-        print("\ninterrupted", file=sys.stderr)
-    except BenchError as e:
-        print(f"\nbench failed: {e}", file=sys.stderr)
-    finally:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        if not bench.teardown():
-            ok = False
-    return 0 if ok else 1
+    return run_with_teardown(Bench(args))
 
 
 if __name__ == "__main__":

@@ -187,6 +187,16 @@ struct api_client::impl {
     }
   }
 
+  // exchange() for a request Beast serializes whole (no upload body streaming).
+  template <class Parser, class Req>
+  status send_whole(std::optional<Parser>& p, double timeout_s, Req& req) {
+    return exchange(p, timeout_s, true, [&] {
+      beast::error_code ec;
+      http::write(*stream, req, ec);
+      return ec;
+    });
+  }
+
   template <class Parser>
   expected<api_response> finish(Parser& p, double timeout_s, const std::function<bool(const char*, size_t)>* ok_sink) {
     api_response r;
@@ -218,11 +228,7 @@ expected<api_response> api_client::request(std::string_view method, std::string_
   req.body() = std::string(body);
   req.prepare_payload();
   std::optional<http::response_parser<http::buffer_body>> p;
-  auto st = impl_->exchange(p, timeout_s, true, [&] {
-    beast::error_code ec;
-    http::write(*impl_->stream, req, ec);
-    return ec;
-  });
+  auto st = impl_->send_whole(p, timeout_s, req);
   if (!st) return st.err();
   return impl_->finish(*p, timeout_s, nullptr);
 }
@@ -274,11 +280,7 @@ expected<api_response> api_client::download(std::string_view target,
   http::request<http::empty_body> req{http::verb::get, ep->prefix + std::string(target), 11};
   impl_->decorate(req, "");
   std::optional<http::response_parser<http::buffer_body>> p;
-  auto st = impl_->exchange(p, timeout_s, true, [&] {
-    beast::error_code ec;
-    http::write(*impl_->stream, req, ec);
-    return ec;
-  });
+  auto st = impl_->send_whole(p, timeout_s, req);
   if (!st) return st.err();
   uint64_t total = p->content_length().value_or(0), done = 0;
   std::function<bool(const char*, size_t)> counted = [&](const char* d, size_t n) {
@@ -301,11 +303,7 @@ expected<api_response> api_client::events(
   req.body() = std::string(body);
   req.prepare_payload();
   std::optional<http::response_parser<http::buffer_body>> p;
-  auto st = impl_->exchange(p, timeout_s, true, [&] {
-    beast::error_code ec;
-    http::write(*impl_->stream, req, ec);
-    return ec;
-  });
+  auto st = impl_->send_whole(p, timeout_s, req);
   if (!st) return st.err();
   sse_parser sse;
   std::function<bool(const char*, size_t)> sink = [&](const char* d, size_t n) { return sse.feed(d, n, on_event); };

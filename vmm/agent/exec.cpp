@@ -212,10 +212,7 @@ class exec_stream final : public stream {
         pump_stdin();
         break;
       case msg::credit: {
-        proto::credit c;
-        std::string why;
-        if (!proto::decode(f.payload, c, why)) return conn_.protocol_error("bad credit: " + why);
-        credit_ = std::min<uint64_t>(uint64_t{credit_} + c.bytes, proto::max_window);
+        if (!take_credit(f, credit_)) return;
         update_output_interest();
         if (exited_) try_finish();
         break;

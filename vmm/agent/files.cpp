@@ -70,10 +70,7 @@ class read_stream final : public stream {
 
   void on_frame(proto::frame& f) override {
     if (f.type != msg::credit) return;
-    proto::credit c;
-    std::string why;
-    if (!proto::decode(f.payload, c, why)) return conn_.protocol_error("bad credit: " + why);
-    credit_ = std::min<uint64_t>(uint64_t{credit_} + c.bytes, proto::max_window);
+    if (!take_credit(f, credit_)) return;
     schedule();
   }
 

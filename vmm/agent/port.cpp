@@ -45,10 +45,7 @@ class port_stream final : public stream {
         flush_in();
         break;
       case msg::credit: {
-        proto::credit c;
-        std::string why;
-        if (!proto::decode(f.payload, c, why)) return conn_.protocol_error("bad credit: " + why);
-        credit_ = std::min<uint64_t>(uint64_t{credit_} + c.bytes, proto::max_window);
+        if (!take_credit(f, credit_)) return;
         update_interest();
         break;
       }

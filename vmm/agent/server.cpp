@@ -2,6 +2,7 @@
 // Any malformed input from the host closes that one connection; it never ends the agent.
 #include "vmm/agent/server.hpp"
 
+#include <algorithm>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -139,6 +140,17 @@ void connection::finish(uint32_t stream, proto::msg type, std::string_view paylo
 
 void connection::fail(uint32_t stream, std::string_view code, std::string message) {
   finish(stream, proto::msg::error, proto::encode(proto::error_reply{std::string(code), message}));
+}
+
+bool stream::take_credit(const proto::frame& f, uint32_t& credit) {
+  proto::credit c;
+  std::string why;
+  if (!proto::decode(f.payload, c, why)) {
+    conn_.protocol_error("bad credit: " + why);
+    return false;
+  }
+  credit = static_cast<uint32_t>(std::min<uint64_t>(uint64_t{credit} + c.bytes, proto::max_window));
+  return true;
 }
 
 void connection::protocol_error(const std::string& why) {

@@ -42,6 +42,10 @@ class stream : public std::enable_shared_from_this<stream> {
   virtual void abort() = 0;
 
  protected:
+  // Adds a host credit grant (a `credit` frame) to `credit`, capped at the largest window.
+  // false after reporting a malformed frame: the caller returns at once.
+  bool take_credit(const proto::frame& f, uint32_t& credit);
+
   connection& conn_;
   uint32_t id_;
   bool done_ = false;  // set once the stream has sent its final frame or was aborted

@@ -57,7 +57,32 @@ async def ws_connect(api_url: str, api_key: Optional[str], path: str, verify: bo
         raise WarrenError("cannot open %s: %s" % (what, e), status) from e
 
 
-class AsyncShell:
+class _WsSession:
+    """What every asyncio WebSocket session of the SDK shares: open on `async with`, close once."""
+
+    _ws: Any = None
+
+    async def open(self):
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        if self._ws is not None:
+            ws, self._ws = self._ws, None
+            try:
+                await ws.close()
+            except Exception:
+                pass
+
+    async def __aenter__(self):
+        if self._ws is None:
+            await self.open()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.close()
+
+
+class AsyncShell(_WsSession):
     """A bash session in a sandbox. `async with await sb.shell() as sh: await sh.run("cd /tmp")`."""
 
     def __init__(self, api_url: str, api_key: Optional[str], sandbox_id: str,
@@ -106,20 +131,7 @@ class AsyncShell:
     async def close(self) -> None:
         """Ends the bash and its process group."""
         self.closed = True
-        if self._ws is not None:
-            ws, self._ws = self._ws, None
-            try:
-                await ws.close()
-            except Exception:
-                pass
-
-    async def __aenter__(self) -> "AsyncShell":
-        if self._ws is None:
-            await self.open()
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        await self.close()
+        await super().close()
 
 
 class Shell:

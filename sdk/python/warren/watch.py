@@ -10,7 +10,7 @@ from typing import Any, Optional
 from . import _calls
 from ._loop import LoopThread
 from .errors import WarrenError, WarrenTimeoutError
-from .shell import _websockets, ws_connect
+from .shell import _websockets, _WsSession, ws_connect
 
 
 @dataclass(frozen=True)
@@ -27,7 +27,7 @@ def _event(frame: Any) -> WatchEvent:
     return WatchEvent(msg["event"], msg["path"])
 
 
-class AsyncWatch:
+class AsyncWatch(_WsSession):
     """`async with await sb.watch("/work", recursive=True) as w: async for ev in w: ...`"""
 
     def __init__(self, api_url: str, api_key: Optional[str], sandbox_id: str, path: str,
@@ -66,21 +66,6 @@ class AsyncWatch:
                 raise StopAsyncIteration from e
             raise
 
-    async def close(self) -> None:
-        if self._ws is not None:
-            ws, self._ws = self._ws, None
-            try:
-                await ws.close()
-            except Exception:
-                pass
-
-    async def __aenter__(self) -> "AsyncWatch":
-        if self._ws is None:
-            await self.open()
-        return self
-
-    async def __aexit__(self, *exc: Any) -> None:
-        await self.close()
 
 
 class Watch:
