@@ -2,6 +2,8 @@
 // memory (chunks move between the HTTP connection and the agent under backpressure), delete,
 // ls, and watch (WebSocket). Paths resolve inside the sandbox root in the agent
 // (openat2 RESOLVE_IN_ROOT): `..` and symlinks can never reach a host file.
+#include <mutex>
+
 #include <nlohmann/json.hpp>
 
 #include "core/ids.hpp"
@@ -170,6 +172,72 @@ void api::list_dir(const context& c) {
   });
 }
 
+namespace {
+
+// One watch: the agent's inotify stream first, then — only once its watches are in place — the
+// client's WebSocket. Frames that arrive in between are held, so a change made right after the
+// socket opened is never missed.
+struct watch_pipe {
+  std::mutex mu;
+  std::shared_ptr<websocket> ws;  // set when the upgrade completed
+  std::vector<std::string> held;  // frames from before that
+  bool close_after_held = false;  // the watch ended before the socket opened
+  std::shared_ptr<agent::watcher> watcher;
+  std::shared_ptr<send_window> window;
+  std::unique_ptr<actors::stream_guard> busy;
+
+  void send(std::string text) {
+    std::shared_ptr<websocket> w;
+    {
+      std::lock_guard lk(mu);
+      if (!ws) return held.push_back(std::move(text));
+      w = ws;
+    }
+    auto done = window->sent(text.size());
+    w->send_text(std::move(text), std::move(done));
+  }
+
+  void end_with(const error& e) {
+    send(json{{"error", {{"code", to_string(e.code)}, {"message", e.message}}}}.dump());
+    std::shared_ptr<websocket> w;
+    {
+      std::lock_guard lk(mu);
+      if (!ws) return void(close_after_held = true);
+      w = ws;
+    }
+    w->close(1011, "watch ended");
+  }
+
+  void opened(std::shared_ptr<websocket> socket) {
+    std::vector<std::string> frames;
+    bool close_now;
+    {
+      std::lock_guard lk(mu);
+      ws = socket;
+      frames.swap(held);
+      close_now = close_after_held;
+    }
+    for (auto& f : frames) {
+      auto done = window->sent(f.size());
+      socket->send_text(std::move(f), std::move(done));
+    }
+    if (close_now) socket->close(1011, "watch ended");
+  }
+
+  void closed() {
+    std::shared_ptr<agent::watcher> w;
+    {
+      std::lock_guard lk(mu);
+      w = std::move(watcher);
+      ws.reset();
+    }
+    if (w) w->cancel();
+    busy.reset();
+  }
+};
+
+}  // namespace
+
 void api::watch(const context& c) {
   if (!c.ex->is_websocket_upgrade())
     return c.ex->respond(error_response(make_error(errc::bad_request, "watch needs a WebSocket upgrade")));
@@ -182,31 +250,37 @@ void api::watch(const context& c) {
     link->agent->stat(p, [ex, p, recursive, link](expected<agent::file_info> st) {
       if (!st) return ex->respond(error_response(st.err()));
       if (st->type != "dir") return ex->respond(error_response(make_error(errc::bad_request, p + " is not a directory")));
-      ex->accept_websocket([p, recursive, link](std::shared_ptr<websocket> ws) {
-        auto busy = std::make_shared<actors::stream_guard>(link->act);
-        auto holder = std::make_shared<std::shared_ptr<agent::watcher>>();
-        auto window = std::make_shared<send_window>(
-            1024 * 1024, 256 * 1024, [holder] { if (*holder) (*holder)->pause_output(); },
-            [holder] { if (*holder) (*holder)->resume_output(); });
-        agent::watch_callbacks cb;
-        cb.on_event = [ws, window](const agent::watch_event& e) {
-          auto text = json{{"event", e.event}, {"path", e.path}}.dump(-1, ' ', false, json::error_handler_t::replace);
-          auto done = window->sent(text.size());
-          ws->send_text(std::move(text), std::move(done));
-        };
-        cb.on_error = [ws](const error& e) {
-          ws->send_text(json{{"error", {{"code", to_string(e.code)}, {"message", e.message}}}}.dump());
-          ws->close(1011, "watch ended");
-        };
-        *holder = link->agent->watch(p, recursive, std::move(cb));
-        websocket_callbacks wcb;
-        wcb.on_close = [holder, busy]() mutable {
-          if (*holder) (*holder)->cancel();
-          holder->reset();
-          busy.reset();
-        };
-        return wcb;
-      }, 64 * 1024);
+      auto pipe = std::make_shared<watch_pipe>();
+      pipe->busy = std::make_unique<actors::stream_guard>(link->act);
+      std::weak_ptr<watch_pipe> weak = pipe;
+      pipe->window = std::make_shared<send_window>(
+          1024 * 1024, 256 * 1024,
+          [weak] { if (auto q = weak.lock()) if (auto w = q->watcher) w->pause_output(); },
+          [weak] { if (auto q = weak.lock()) if (auto w = q->watcher) w->resume_output(); });
+      auto upgraded = std::make_shared<std::atomic<bool>>(false);
+      agent::watch_callbacks cb;
+      cb.on_ready = [ex, pipe, upgraded] {
+        upgraded->store(true);
+        ex->accept_websocket([pipe](std::shared_ptr<websocket> ws) {
+          pipe->opened(ws);
+          websocket_callbacks wcb;
+          wcb.on_close = [pipe] { pipe->closed(); };
+          return wcb;
+        }, 64 * 1024);
+      };
+      cb.on_event = [pipe](const agent::watch_event& e) {
+        pipe->send(json{{"event", e.event}, {"path", e.path}}.dump(-1, ' ', false, json::error_handler_t::replace));
+      };
+      cb.on_error = [ex, pipe, upgraded](const error& e) {
+        if (!upgraded->load()) {  // the watch never started: a plain HTTP error
+          pipe->closed();
+          return ex->respond(error_response(e));
+        }
+        pipe->end_with(e);
+      };
+      auto w = link->agent->watch(p, recursive, std::move(cb));
+      std::lock_guard lk(pipe->mu);
+      pipe->watcher = std::move(w);
     });
   });
 }
