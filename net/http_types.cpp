@@ -1,6 +1,8 @@
 // net/http_types.cpp — error → status mapping (the only one), target parsing.
 #include "net/http_types.hpp"
 
+#include "core/ascii.hpp"
+
 #include <nlohmann/json.hpp>
 
 namespace warren::net {
@@ -13,10 +15,7 @@ std::string_view http_request::header(std::string_view name) const {
 
 bool exchange::is_websocket_upgrade() const {
   auto up = request().header("upgrade");
-  if (up.size() != 9) return false;
-  for (size_t i = 0; i < 9; ++i)
-    if (std::tolower(static_cast<unsigned char>(up[i])) != "websocket"[i]) return false;
-  return true;
+  return ascii_iequals(up, "websocket");
 }
 
 int http_status(errc c) {

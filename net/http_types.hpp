@@ -13,6 +13,8 @@
 
 #include "core/error.hpp"
 
+namespace boost::asio { class io_context; }
+
 namespace warren::net {
 
 struct http_request {
@@ -90,6 +92,12 @@ class exchange {
   virtual const http_request& request() const = 0;
   // The route's name for metrics and logs ("/v1/sandboxes/{id}").
   virtual void set_route(std::string route) = 0;
+  // Data-plane traffic (proxied port requests): its per-request log line is at debug level, not
+  // info — a busy dev server would drown the log. /metrics counts it all the same.
+  virtual void set_quiet() {}
+  // The event loop (one I/O thread) this connection lives on, for outbound connections made on
+  // its behalf (the port proxy's upstreams) so their bytes stay on the same thread. May be null.
+  virtual boost::asio::io_context* io() const { return nullptr; }
 
   // Reads the whole body (at most `limit` bytes) into request().body, then calls `done`; an
   // oversized body is answered 413 by the server and `done` is not called.

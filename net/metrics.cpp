@@ -2,6 +2,7 @@
 #include "net/metrics.hpp"
 
 #include <nlohmann/json.hpp>
+#include <algorithm>
 #include <sstream>
 
 namespace warren::net {
@@ -18,9 +19,16 @@ std::string label(std::string_view v) {  // escape per the text format
 }  // namespace
 
 void metrics::observe(std::string_view method, std::string_view route, int status, double ms) {
+  static constexpr std::string_view known[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"};
+  if (std::find(std::begin(known), std::end(known), method) == std::end(known)) method = "OTHER";
   std::lock_guard lk(mu_);
-  ++requests_[{std::string(method), std::string(route), status}];
-  auto& h = latency_[std::string(route)];
+  auto key = std::tuple<std::string_view, std::string_view, int>(method, route, status);
+  auto it = requests_.find(key);
+  if (it == requests_.end()) it = requests_.emplace(std::tuple<std::string, std::string, int>(method, route, status), 0).first;
+  ++it->second;
+  auto lt = latency_.find(route);
+  if (lt == latency_.end()) lt = latency_.emplace(std::string(route), histogram{}).first;
+  auto& h = lt->second;
   for (size_t i = 0; i < bounds_ms.size(); ++i)
     if (ms <= bounds_ms[i]) ++h.buckets[i];
   ++h.count;

@@ -7,11 +7,14 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <tuple>
 
 namespace warren::net {
 
 class metrics {
  public:
+  // A method outside RFC 9110's set counts as "OTHER": clients (and proxied traffic) choose the
+  // method, and must not be able to grow the series without bound.
   void observe(std::string_view method, std::string_view route, int status, double ms);
   // `gauges_json` is the node's live actors by kind ({"sandbox": 3, ...}).
   std::string render(const std::string& gauges_json) const;
@@ -24,8 +27,10 @@ class metrics {
     double sum_ms = 0;
   };
   mutable std::mutex mu_;
-  std::map<std::tuple<std::string, std::string, int>, uint64_t> requests_;
-  std::map<std::string, histogram> latency_;
+  // Transparent comparators: a lookup with string_views allocates nothing (the common case:
+  // the series exists).
+  std::map<std::tuple<std::string, std::string, int>, uint64_t, std::less<>> requests_;
+  std::map<std::string, histogram, std::less<>> latency_;
 };
 
 }  // namespace warren::net

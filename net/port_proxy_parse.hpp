@@ -5,6 +5,8 @@
 
 #include <boost/beast/http/basic_parser.hpp>
 
+#include "core/ascii.hpp"
+
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -23,7 +25,7 @@ inline std::vector<std::string> tokens(std::string_view v) {
     while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
     if (!t.empty()) {
       std::string item(t);
-      for (auto& ch : item) ch = static_cast<char>(ch >= 'A' && ch <= 'Z' ? ch - 'A' + 'a' : ch);
+      for (auto& ch : item) ch = ascii_lower(ch);
       out.push_back(std::move(item));
     }
     if (c == std::string_view::npos) break;

@@ -2,7 +2,9 @@
 // small session class per connection, paired do_read/on_read, shared_from_this for lifetime,
 // one strand per connection). The only translation unit that includes Beast's HTTP headers.
 #include "net/server.hpp"
+#include "core/ascii.hpp"
 
+#include <array>
 #include <atomic>
 #include <deque>
 #include <thread>
@@ -33,7 +35,13 @@ struct server::impl {
   server_options opts;
   dispatch_fn dispatch;
   std::shared_ptr<metrics> stats;
-  asio::io_context ioc;
+  // One event loop per I/O thread (like nginx's workers): a connection lives on one loop for
+  // its whole life, so its reads, writes and the proxy's upstream I/O never hop threads and a
+  // post never has to wake another thread. `ioc` (thread 0) also runs the acceptor and drain.
+  asio::io_context ioc{1};
+  std::vector<std::unique_ptr<asio::io_context>> more_ioc;
+  std::vector<asio::executor_work_guard<asio::io_context::executor_type>> more_work;
+  size_t next_loop = 0;
   std::optional<asio::ssl::context> tls;
   tcp::acceptor acceptor{ioc};
   asio::signal_set signals{ioc, SIGTERM, SIGINT};
@@ -43,6 +51,14 @@ struct server::impl {
 
   void do_accept();
   void begin_drain();
+  asio::io_context& pick_loop() {
+    size_t i = next_loop++ % (more_ioc.size() + 1);
+    return i == 0 ? ioc : *more_ioc[i - 1];
+  }
+  void stop_loops() {
+    ioc.stop();
+    for (auto& c : more_ioc) c->stop();
+  }
 };
 
 namespace {
@@ -228,7 +244,8 @@ class raw_session : public raw_conn, public std::enable_shared_from_this<raw_ses
 template <class Stream>
 class session : public std::enable_shared_from_this<session<Stream>> {
  public:
-  session(server::impl& srv, Stream stream) : srv_(srv), stream_(std::move(stream)) {}
+  session(server::impl& srv, asio::io_context& loop, Stream stream) : srv_(srv), loop_(loop), stream_(std::move(stream)) {}
+  asio::io_context& loop() { return loop_; }
 
   void start() {
     if constexpr (is_plain<Stream>) {
@@ -242,7 +259,7 @@ class session : public std::enable_shared_from_this<session<Stream>> {
 
   class exchange_impl;
 
-  // --- the exchange's operations, all on this session's strand ---
+  // --- the exchange's operations, all on this session's loop ---
 
   void read_full_body(std::shared_ptr<exchange_impl> ex, size_t limit, std::function<void()> done) {
     if (!body_pending_) return done();
@@ -298,20 +315,40 @@ class session : public std::enable_shared_from_this<session<Stream>> {
                           });
   }
 
-  // Completes the current exchange with a whole response.
+  // Completes the current exchange with a whole response: the head is written here (one
+  // string, no Beast fields container or serializer: this is the hot path of every API call
+  // and proxied small response), then head and body leave in one gathered write.
   void finish(http_response r, const exchange_impl& ex) {
-    auto res = std::make_shared<http::response<http::string_body>>();
-    res->version(11);
-    res->result(static_cast<http::status>(r.status));
-    res->set(http::field::server, "warren/" WARREN_VERSION);
-    if (!r.content_type.empty()) res->set(http::field::content_type, r.content_type);
-    for (auto& [k, v] : r.headers) res->insert(k, v);
-    res->body() = std::move(r.body);
     bool reusable = ex.keep_alive && !srv_.draining && !body_pending_;
-    res->keep_alive(reusable);
-    res->prepare_payload();
+    bool bodyless = r.status == 204 || r.status == 304 || (r.status >= 100 && r.status < 200);
+    auto out = std::make_shared<std::pair<std::string, std::string>>();
+    auto& head = out->first;
+    head.reserve(160 + r.content_type.size() + r.headers.size() * 48);
+    head += "HTTP/1.1 ";
+    head += std::to_string(r.status);
+    head += ' ';
+    auto code = http::int_to_status(static_cast<unsigned>(r.status));
+    auto reason = code == http::status::unknown ? beast::string_view("Unknown") : http::obsolete_reason(code);
+    head.append(reason.data(), reason.size());
+    head += "\r\nServer: warren/" WARREN_VERSION "\r\n";
+    auto field = [&head](std::string_view k, std::string_view v) {
+      // A value with CR or LF would split the head (response splitting): never written.
+      if (k.find_first_of("\r\n:") != std::string_view::npos || v.find_first_of("\r\n") != std::string_view::npos) return;
+      head.append(k);
+      head += ": ";
+      head.append(v);
+      head += "\r\n";
+    };
+    if (!r.content_type.empty()) field("Content-Type", r.content_type);
+    for (auto& [k, v] : r.headers) field(k, v);
+    if (!bodyless) field("Content-Length", std::to_string(r.body.size()));
+    if (!reusable) head += "Connection: close\r\n";
+    head += "\r\n";
+    // HEAD: the length of what GET would send, no body (RFC 9110 §9.3.2).
+    if (!bodyless && ex.req.method != "HEAD") out->second = std::move(r.body);
     log(ex, r.status, "");
-    http::async_write(stream_, *res, [self = this->shared_from_this(), res, reusable](beast::error_code ec, size_t) {
+    std::array<asio::const_buffer, 2> bufs{asio::buffer(out->first), asio::buffer(out->second)};
+    asio::async_write(stream_, bufs, [self = this->shared_from_this(), out, reusable](beast::error_code ec, size_t) {
       if (ec) return;
       if (reusable) return self->do_read();
       self->body_pending_ ? self->lingering_close() : self->close();
@@ -415,7 +452,30 @@ class session : public std::enable_shared_from_this<session<Stream>> {
 
   void on_handshake(beast::error_code ec) {
     if (ec) return;  // a client that cannot do TLS: nothing to answer
+    beast::get_lowest_layer(stream_).expires_never();  // from here on the idle timer watches
     do_read();
+  }
+
+  // A connection waiting for its next request head (or receiving it slowly) is closed after
+  // idle_timeout. One lazy timer per connection: a request only moves the deadline, and the
+  // timer re-arms itself when it fires early — no timer operation (or timerfd syscall) per request.
+  void wait_for_request() {
+    waiting_ = true;
+    idle_deadline_ = clock_type::now() + srv_.opts.idle_timeout;
+    if (!idle_armed_) arm_idle();
+  }
+  void arm_idle() {
+    idle_armed_ = true;
+    idle_timer_.expires_at(idle_deadline_);
+    idle_timer_.async_wait([weak = this->weak_from_this()](beast::error_code ec) {
+      auto self = weak.lock();
+      if (!self) return;
+      self->idle_armed_ = false;
+      if (ec || !self->waiting_) return;  // busy with a request: re-armed at the next one
+      if (clock_type::now() < self->idle_deadline_) return self->arm_idle();
+      beast::error_code ig;
+      lowest(self->stream_).close(ig);  // the pending read ends (operation_aborted → close)
+    });
   }
 
   void do_read() {
@@ -426,7 +486,7 @@ class session : public std::enable_shared_from_this<session<Stream>> {
     body_pending_ = false;
     hparser_->header_limit(static_cast<uint32_t>(srv_.opts.max_header_bytes));
     hparser_->body_limit(boost::none);  // each route sets its own when it reads the body
-    beast::get_lowest_layer(stream_).expires_after(srv_.opts.idle_timeout);
+    wait_for_request();
     http::async_read_header(stream_, buffer_, *hparser_,
                             beast::bind_front_handler(&session::on_header, this->shared_from_this()));
   }
@@ -444,17 +504,21 @@ class session : public std::enable_shared_from_this<session<Stream>> {
     hr.target = std::string(req.target());
     for (auto& f : req) {
       std::string name(f.name_string());
-      for (auto& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      for (auto& c : name) c = ascii_lower(c);
       hr.headers.emplace_back(std::move(name), std::string(f.value()));
     }
     hr.tls = !is_plain<Stream>;
-    beast::error_code aec;
-    auto ep = lowest(stream_).remote_endpoint(aec);
-    if (!aec) hr.remote_addr = ep.address().to_string();
+    if (!peer_known_) {  // once per connection, not per request
+      beast::error_code aec;
+      auto ep = lowest(stream_).remote_endpoint(aec);
+      if (!aec) peer_ = ep.address().to_string();
+      peer_known_ = true;
+    }
+    hr.remote_addr = peer_;
     ex->keep_alive = req.keep_alive();
     body_pending_ = !hparser_->is_done();
     ++srv_.in_flight;
-    beast::get_lowest_layer(stream_).expires_never();  // the handler may take a while (exec)
+    waiting_ = false;  // the handler may take a while (exec): no idle timeout now
     if (!split_target(hr.target, hr.path, hr.query)) {
       ex->respond(error_response(make_error(errc::bad_request, "malformed request target")));
       return;
@@ -499,7 +563,8 @@ class session : public std::enable_shared_from_this<session<Stream>> {
   void log(const exchange_impl& ex, int status, const char* note) {
     --srv_.in_flight;
     double ms = std::chrono::duration<double, std::milli>(clock_type::now() - ex.t0).count();
-    spdlog::info("{} {} {} {:.1f}ms{}", ex.req.method, ex.req.path, status, ms, note);
+    spdlog::log(ex.quiet ? spdlog::level::debug : spdlog::level::info, "{} {} {} {:.1f}ms{}", ex.req.method,
+                ex.req.path, status, ms, note);
     srv_.stats->observe(ex.req.method, ex.route, status, ms);
   }
 
@@ -588,6 +653,12 @@ class session : public std::enable_shared_from_this<session<Stream>> {
   }
 
   server::impl& srv_;
+  asio::io_context& loop_;
+  asio::steady_timer idle_timer_{loop_};
+  clock_type::time_point idle_deadline_;
+  bool waiting_ = false, idle_armed_ = false;
+  std::string peer_;  // the client's address
+  bool peer_known_ = false;
   Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::empty_body>> hparser_;
@@ -606,13 +677,15 @@ class session : public std::enable_shared_from_this<session<Stream>> {
   bool streaming_ = false, writing_ = false, ended_ = false, stream_dead_ = false, chunked_ = true;
 };
 
-// The handler's view of one request. Every operation hops onto the session's strand.
+// The handler's view of one request. Every operation runs on the session's loop.
 template <class Stream>
 class session<Stream>::exchange_impl : public exchange, public std::enable_shared_from_this<exchange_impl> {
  public:
   explicit exchange_impl(std::shared_ptr<session> s) : s_(std::move(s)) {}
   const http_request& request() const override { return req; }
   void set_route(std::string r) override { route = std::move(r); }
+  void set_quiet() override { quiet = true; }
+  asio::io_context* io() const override { return &s_->loop(); }
 
   void read_body(size_t limit, std::function<void()> done) override {
     on_strand([limit, done = std::move(done)](auto& s, auto self) mutable { s.read_full_body(self, limit, std::move(done)); });
@@ -654,6 +727,7 @@ class session<Stream>::exchange_impl : public exchange, public std::enable_share
   http_request req;
   bool keep_alive = true;
   std::string route = "(unmatched)";
+  bool quiet = false;
   clock_type::time_point t0 = clock_type::now();
 
  private:
@@ -661,7 +735,9 @@ class session<Stream>::exchange_impl : public exchange, public std::enable_share
   void on_strand(F f) {
     auto s = s_;
     auto self = this->shared_from_this();
-    asio::post(s->stream().get_executor(), [s, self, f = std::move(f)]() mutable { f(*s, self); });
+    // Inline when already on the connection's loop (the proxy's upstream callbacks, most
+    // handlers); queued from any other thread. The loop's single thread is what serializes.
+    asio::dispatch(s->stream().get_executor(), [s, self, f = std::move(f)]() mutable { f(*s, self); });
   }
   std::shared_ptr<session> s_;
   std::atomic<bool> done_{false};
@@ -670,18 +746,21 @@ class session<Stream>::exchange_impl : public exchange, public std::enable_share
 }  // namespace
 
 void server::impl::do_accept() {
-  acceptor.async_accept(asio::make_strand(ioc), [this](beast::error_code ec, tcp::socket sock) {
+  auto& loop = pick_loop();
+  // No strand: each loop is run by exactly one thread, which already serializes a connection.
+  acceptor.async_accept(loop.get_executor(), [this, &loop](beast::error_code ec, tcp::socket sock) {
     // Streamed responses go out as a head then chunks: no Nagle delay between them.
     if (!ec) sock.set_option(tcp::no_delay(true), ec);
     if (ec) {
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
       spdlog::warn("accept failed: {}", ec.message());
     } else if (tls) {
-      std::make_shared<session<beast::ssl_stream<beast::tcp_stream>>>(
-          *this, beast::ssl_stream<beast::tcp_stream>(beast::tcp_stream(std::move(sock)), *tls))
-          ->start();
+      auto s = std::make_shared<session<beast::ssl_stream<beast::tcp_stream>>>(
+          *this, loop, beast::ssl_stream<beast::tcp_stream>(beast::tcp_stream(std::move(sock)), *tls));
+      asio::dispatch(s->stream().get_executor(), [s] { s->start(); });  // on the connection's own loop
     } else {
-      std::make_shared<session<beast::tcp_stream>>(*this, beast::tcp_stream(std::move(sock)))->start();
+      auto s = std::make_shared<session<beast::tcp_stream>>(*this, loop, beast::tcp_stream(std::move(sock)));
+      asio::dispatch(s->stream().get_executor(), [s] { s->start(); });
     }
     if (acceptor.is_open()) do_accept();
   });
@@ -699,7 +778,7 @@ void server::impl::begin_drain() {
   *poll = [this, timer, deadline, poll] {
     if (in_flight.load() == 0 || clock_type::now() >= deadline) {
       if (in_flight.load() != 0) spdlog::warn("drain timeout: {} request(s) cut off", in_flight.load());
-      ioc.stop();
+      stop_loops();
       return;
     }
     timer->expires_after(std::chrono::milliseconds(20));
@@ -709,7 +788,12 @@ void server::impl::begin_drain() {
 }
 
 server::server(server_options opts, dispatch_fn dispatch, std::shared_ptr<metrics> m)
-    : impl_(std::make_unique<impl>(std::move(opts), std::move(dispatch), std::move(m))) {}
+    : impl_(std::make_unique<impl>(std::move(opts), std::move(dispatch), std::move(m))) {
+  for (int i = 1; i < std::max(1, impl_->opts.io_threads); ++i) {
+    impl_->more_ioc.push_back(std::make_unique<asio::io_context>(1));
+    impl_->more_work.push_back(asio::make_work_guard(*impl_->more_ioc.back()));
+  }
+}
 
 server::~server() {
   stop();
@@ -751,9 +835,10 @@ expected<uint16_t> server::start() {
 }
 
 void server::run() {
-  int n = std::max(1, impl_->opts.io_threads);
-  for (int i = 1; i < n; ++i) impl_->threads.emplace_back([this] { impl_->ioc.run(); });
+  for (auto& c : impl_->more_ioc) impl_->threads.emplace_back([&c] { c->run(); });
   impl_->ioc.run();
+  impl_->stop_loops();
+  impl_->more_work.clear();
   for (auto& t : impl_->threads)
     if (t.joinable()) t.join();
   impl_->threads.clear();
@@ -762,5 +847,6 @@ void server::run() {
 void server::stop() {
   asio::post(impl_->ioc, [this] { impl_->begin_drain(); });
 }
+
 
 }  // namespace warren::net

@@ -197,6 +197,9 @@ int serve_main(std::vector<std::string> args) {
       srv.run();
       spdlog::info("front door closed; stopping actors");
     }
+    // The API (and its port proxy's pooled upstream sockets, which live on the front door's
+    // event loops) goes before the server that owns those loops.
+    rest.reset();
     caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
   }  // the actor system waits for its actors here
   agent_work.reset();

@@ -22,3 +22,13 @@ TEST_CASE("label values are escaped") {
   m.observe("GET", "/a\"b\\c", 404, 1);
   CHECK(m.render("{}").find("route=\"/a\\\"b\\\\c\"") != std::string::npos);
 }
+
+TEST_CASE("methods outside RFC 9110's set share one series, so clients cannot grow the series") {
+  metrics m;
+  for (int i = 0; i < 100; ++i) m.observe("X-METHOD-" + std::to_string(i), "(port proxy)", 200, 1);
+  m.observe("PATCH", "(port proxy)", 200, 1);
+  auto t = m.render("{}");
+  CHECK(t.find("method=\"OTHER\",route=\"(port proxy)\",status=\"200\"} 100") != std::string::npos);
+  CHECK(t.find("method=\"PATCH\",route=\"(port proxy)\",status=\"200\"} 1") != std::string::npos);
+  CHECK(t.find("X-METHOD") == std::string::npos);
+}
