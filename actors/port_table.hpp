@@ -4,6 +4,7 @@
 // sends an actor message, it reads this table and bumps atomics.
 #pragma once
 
+#include <algorithm>
 #include <atomic>
 #include <cstdint>
 #include <map>
@@ -11,6 +12,7 @@
 #include <mutex>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace warren::actors {
 
@@ -38,6 +40,13 @@ std::string sha256_hex(std::string_view data);
 
 class port_table {
  public:
+  // Something the proxy holds open into the sandbox that must be cut when it goes away (a
+  // direct TCP connection; the agent's own streams end with the agent connection).
+  struct closable {
+    virtual ~closable() = default;
+    virtual void close_now() = 0;
+  };
+
   std::shared_ptr<const exposure> find(uint16_t port) const {
     std::lock_guard lk(mu_);
     auto it = by_port_.find(port);
@@ -51,11 +60,29 @@ class port_table {
     std::lock_guard lk(mu_);
     by_port_.erase(port);
   }
-  // The sandbox is being destroyed: every exposure is revoked and the proxy stops serving it.
-  void close() {
+  // False if the table is already closed (then the caller must not open anything).
+  bool track(std::weak_ptr<closable> c) {
     std::lock_guard lk(mu_);
-    by_port_.clear();
-    closed_.store(true);
+    if (closed_.load()) return false;
+    if (tracked_.size() >= purge_at_) {  // bounded by the live ones: drop the expired
+      std::erase_if(tracked_, [](auto& w) { return w.expired(); });
+      purge_at_ = std::max<size_t>(64, tracked_.size() * 2);
+    }
+    tracked_.push_back(std::move(c));
+    return true;
+  }
+  // The sandbox is being destroyed: every exposure is revoked, the proxy stops serving it, and
+  // every tracked connection is cut — before the driver frees the sandbox's address.
+  void close() {
+    std::vector<std::weak_ptr<closable>> cut;
+    {
+      std::lock_guard lk(mu_);
+      by_port_.clear();
+      closed_.store(true);
+      cut.swap(tracked_);
+    }
+    for (auto& w : cut)
+      if (auto c = w.lock()) c->close_now();
   }
   bool closed() const { return closed_.load(std::memory_order_relaxed); }
 
@@ -63,6 +90,8 @@ class port_table {
   mutable std::mutex mu_;
   std::map<uint16_t, std::shared_ptr<const exposure>> by_port_;
   std::atomic<bool> closed_{false};
+  std::vector<std::weak_ptr<closable>> tracked_;
+  size_t purge_at_ = 64;
 };
 
 }  // namespace warren::actors

@@ -158,7 +158,8 @@ expected<sandbox_link_ptr> make_link(self_ptr self) {
   st.act->touch();
   return std::make_shared<sandbox_link>(sandbox_link{
       st.rec.id, st.agent, st.rec.timeout, st.act, st.ports.table,
-      st.rec.mask_request_host.is_string() ? st.rec.mask_request_host.get<std::string>() : ""});
+      st.rec.mask_request_host.is_string() ? st.rec.mask_request_host.get<std::string>() : "",
+      st.inst ? st.inst->net_addr : std::string()});
 }
 
 uint64_t uptime_ms(self_ptr self) {

@@ -47,6 +47,7 @@ struct sandbox_link {
   std::shared_ptr<activity> act;
   std::shared_ptr<port_table> ports;  // exposures, for the port proxy
   std::string mask_request_host;      // "" = none; "${PORT}" is replaced by the port
+  std::string net_addr;               // where the host reaches the sandbox over TCP ("" = agent only)
 };
 using sandbox_link_ptr = std::shared_ptr<sandbox_link>;
 

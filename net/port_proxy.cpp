@@ -1,13 +1,15 @@
 // net/port_proxy.cpp — the streaming reverse proxy behind public port URLs. Bytes go between
-// the client's exchange and an agent port stream: request bodies chunk by chunk as the agent
-// grants credit, responses parsed incrementally (Beast's basic_parser, fed with put()) and
+// the client's exchange and an upstream connection into the sandbox (direct TCP to its address,
+// or the agent's port stream: net/port_upstream.hpp): request bodies chunk by chunk as the
+// upstream takes them, responses parsed incrementally (Beast's basic_parser, fed with put()) and
 // re-framed for the client, upgrades (WebSocket) spliced raw after the 101. It must never hold
 // a whole body, and never send an actor message per request or chunk (exposure counters are
 // atomics shared with the port-forward actors).
 //
-// Threading: agent callbacks run on the agent client's strand; exchange callbacks on the HTTP
-// session's strand. A relay's parser state is touched only on the agent strand; what crosses
-// strands is atomic or under the relay's mutex.
+// Threading: upstream callbacks run on the client connection's event loop (direct) or the agent
+// client's strand; exchange callbacks on the client connection's loop. A relay's parser state
+// is touched only by upstream callbacks; what crosses threads is atomic or under the relay's
+// mutex.
 #include "net/port_proxy.hpp"
 #include "net/port_proxy_parse.hpp"
 
@@ -21,7 +23,9 @@
 #include <mutex>
 #include <unordered_map>
 
+#include "core/ascii.hpp"
 #include "core/ids.hpp"
+#include "net/port_upstream.hpp"
 #include "vmm/agent/client.hpp"
 
 namespace warren::net {
@@ -33,20 +37,10 @@ using namespace proxy_detail;  // tokens, hop_by_hop, response_parser (port_prox
 
 namespace {
 
-constexpr size_t pause_above = 1024 * 1024;  // unsent response bytes before we pause the agent
+constexpr size_t pause_above = 1024 * 1024;  // unsent response bytes before we pause the upstream
 constexpr size_t resume_below = 256 * 1024;
-
-std::string lower(std::string_view s) {
-  std::string o(s);
-  for (auto& c : o) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return o;
-}
-
-bool iequals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
-           return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
-         });
-}
+constexpr std::chrono::seconds agent_reuse_for{5};
+constexpr uint64_t whole_max = 64 * 1024;  // a response this small, complete in one read, goes out whole
 
 std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -96,8 +90,8 @@ std::string public_urls::port_url(const std::string& id, uint16_t port) const {
 
 std::optional<expected<port_target>> route_port_host(std::string_view host_in, std::string_view target,
                                                      std::string_view domain_in) {
-  auto host = lower(host_in);
-  auto domain = lower(domain_in);
+  auto host = ascii_lower(host_in);
+  auto domain = ascii_lower(domain_in);
   // The label in front of ".<domain>"; a Host with or without the port matches a domain
   // configured with or without it (a front proxy may rewrite either).
   std::string_view label;
@@ -162,19 +156,28 @@ struct upstream_user {
 
 struct pool;
 
-// One TCP connection to a port inside a sandbox, through the agent. Reused across requests.
+// One connection to a port inside a sandbox (direct TCP or through the agent: port_upstream.hpp).
+// Reused across requests.
 struct upstream : std::enable_shared_from_this<upstream> {
-  std::shared_ptr<agent::port_stream> ps;
+  std::shared_ptr<port_upstream> ps;
   std::string key;  // pool key: "<id>:<port>"
   std::weak_ptr<pool> home;
   bool reused = false;
   steady::time_point idle_since = steady::now();
+  steady::time_point opened = steady::now();
+
+  // A connection through the agent is reused only for a short while: the server may have
+  // rebound to the sandbox's address meanwhile, and new connections then go direct.
+  bool worth_keeping() const { return ps->direct() || steady::now() - opened < agent_reuse_for; }
 
   std::mutex mu;
   std::shared_ptr<upstream_user> user;
   bool dead = false;  // closed, failed, or half-closed by the server: never reuse
 
-  static std::shared_ptr<upstream> open(agent::client& c, uint16_t port, std::string key, std::weak_ptr<pool> home);
+  // Not connected yet (ps->start does that, once its user is attached). Null if the sandbox is
+  // going away.
+  static std::shared_ptr<upstream> make(const port_upstream_env& env, const actors::sandbox_link& link, uint16_t port,
+                                        std::string key, std::weak_ptr<pool> home);
   void attach(std::shared_ptr<upstream_user> u) {
     std::lock_guard lk(mu);
     user = std::move(u);
@@ -272,12 +275,13 @@ void upstream::idle_ended() {
   ps->cancel();
 }
 
-std::shared_ptr<upstream> upstream::open(agent::client& c, uint16_t port, std::string key, std::weak_ptr<pool> home) {
+std::shared_ptr<upstream> upstream::make(const port_upstream_env& env, const actors::sandbox_link& link, uint16_t port,
+                                         std::string key, std::weak_ptr<pool> home) {
   auto u = std::make_shared<upstream>();
   u->key = std::move(key);
   u->home = std::move(home);
   std::weak_ptr<upstream> weak = u;
-  agent::port_callbacks cb;
+  port_upstream_callbacks cb;
   cb.on_data = [weak](std::string_view d) {
     auto self = weak.lock();
     if (!self) return;
@@ -297,8 +301,8 @@ std::shared_ptr<upstream> upstream::open(agent::client& c, uint16_t port, std::s
     if (auto usr = self->current(true)) return usr->on_up_close(st);
     if (auto p = self->home.lock()) p->forget(self);
   };
-  u->ps = c.connect_port(port, std::move(cb));
-  return u;
+  u->ps = make_port_upstream(env, link, port, std::move(cb));
+  return u->ps ? u : nullptr;
 }
 
 }  // namespace
@@ -309,6 +313,7 @@ struct port_proxy::impl : std::enable_shared_from_this<port_proxy::impl> {
   std::shared_ptr<actors::node_api> node;
   options opts;
   std::shared_ptr<pool> idle;
+  std::shared_ptr<const port_upstream_env> env;
 
   std::mutex links_mu;
   std::unordered_map<std::string, actors::sandbox_link_ptr> links;
@@ -329,6 +334,7 @@ class relay : public upstream_user, public response_sink, public std::enable_sha
   actors::sandbox_link_ptr link;
   std::shared_ptr<const actors::exposure> exp;  // null: the port has no exposure
   std::shared_ptr<pool> idle;
+  std::shared_ptr<const port_upstream_env> env;
   std::string head;  // the serialized request head for the sandbox
   body_kind body = body_kind::none;
   bool head_request = false;
@@ -343,10 +349,10 @@ class relay : public upstream_user, public response_sink, public std::enable_sha
     request_done_ = body == body_kind::none;
     std::shared_ptr<upstream> u = upgrade ? nullptr : idle->take(key());
     connect(std::move(u));
-    if (body != body_kind::none) pump_body();
+    if (body != body_kind::none && !finished_.load()) pump_body();
   }
 
-  // --- upstream (agent strand) ---
+  // --- upstream callbacks ---
   void on_up_data(std::string_view d) override {
     got_bytes_ = true;
     if (auto c = counters()) c->bytes_out.fetch_add(d.size(), std::memory_order_relaxed);
@@ -376,21 +382,40 @@ class relay : public upstream_user, public response_sink, public std::enable_sha
     upstream_failed(st.err());
   }
 
-  // --- response_sink (agent strand, inside put) ---
+  // --- response_sink (upstream callbacks, inside put) ---
   void on_head() override {
     if (parser_->status / 100 == 1 && parser_->status != 101) return;  // 100/103: skipped in feed()
     if (parser_->status == 101 && upgrade) return start_tunnel();
+    if (small_and_sized()) {
+      whole_ = true;  // sent whole once complete (see feed)
+      reusable_ = parser_->keep_alive();
+      whole_body_.reserve(*parser_->content_length());
+      return;
+    }
     start_response();
   }
-  void on_body(std::string_view d) override { to_client(std::string(d)); }
+  void on_body(std::string_view d) override {
+    if (whole_) whole_body_.append(d);
+    else to_client(std::string(d));
+  }
   void on_done() override {
     if (parser_->status / 100 == 1) return;
+    if (whole_) whole_response();  // ready before response_done_ lets the other strand send it
     response_done_ = true;
   }
 
  private:
   actors::port_counters* counters() const { return exp ? exp->counters.get() : nullptr; }
-  std::string key() const { return tgt.sandbox_id + ":" + std::to_string(tgt.port); }
+  // Pooled per event loop: a connection is reused on the thread it lives on.
+  const std::string& key() {
+    if (key_.empty()) {
+      char loop[32];
+      std::snprintf(loop, sizeof loop, "@%p", static_cast<void*>(ex->io()));
+      key_ = tgt.sandbox_id + ":" + std::to_string(tgt.port) + loop;
+    }
+    return key_;
+  }
+  error gone() const { return make_error(errc::bad_gateway, "sandbox " + tgt.sandbox_id + " went away during the request"); }
 
   std::shared_ptr<upstream> up() {
     std::lock_guard lk(mu_);
@@ -401,8 +426,15 @@ class relay : public upstream_user, public response_sink, public std::enable_sha
     return raw_;
   }
 
-  void connect(std::shared_ptr<upstream> u) {
-    if (!u) u = upstream::open(*link->agent, tgt.port, key(), idle);
+  // Everything the upstream's callbacks touch is in place before a new connection starts:
+  // they may fire on another thread at once (a refused connect, a sandbox going away).
+  void connect(std::shared_ptr<upstream> pooled) {
+    auto u = pooled ? pooled : upstream::make(*env, *link, tgt.port, key(), idle);
+    if (!u) {
+      finished_.store(true);
+      ex->respond(error_response(gone()));
+      return release(false);
+    }
     reused_ = u->reused;
     got_bytes_ = false;
     up_eof_ = false;
@@ -413,6 +445,7 @@ class relay : public upstream_user, public response_sink, public std::enable_sha
     u->attach(shared_from_this());
     if (auto c = counters()) c->bytes_in.fetch_add(head.size(), std::memory_order_relaxed);
     u->ps->write(head);
+    if (!pooled) u->ps->start(ex->io());
   }
 
   // Client body → sandbox, one chunk at a time: the next is read when the previous left.
@@ -471,6 +504,12 @@ class relay : public upstream_user, public response_sink, public std::enable_sha
       return;
     }
     carry_ = std::move(rest);
+    if (whole_ && !response_done_ && !finished_.load()) {  // not complete in this read: stream it
+      whole_ = false;
+      start_response();
+      to_client(std::move(whole_body_));
+      whole_body_.clear();
+    }
     if (response_done_) {
       if (!carry_.empty()) reusable_ = false;  // bytes past the response: not a clean connection
       maybe_finish();
@@ -480,11 +519,11 @@ class relay : public upstream_user, public response_sink, public std::enable_sha
   std::vector<std::pair<std::string, std::string>> client_headers(bool keep_upgrade) {
     std::vector<std::string> listed;
     for (auto& [k, v] : parser_->fields)
-      if (iequals(k, "connection"))
+      if (ascii_iequals(k, "connection"))
         for (auto& t : tokens(v)) listed.push_back(t);
     std::vector<std::pair<std::string, std::string>> out;
     for (auto& [k, v] : parser_->fields) {
-      auto n = lower(k);
+      auto n = ascii_lower(k);
       if (keep_upgrade && (n == "upgrade" || n == "connection")) {
         out.emplace_back(k, v);
         continue;
@@ -496,11 +535,31 @@ class relay : public upstream_user, public response_sink, public std::enable_sha
     return out;
   }
 
+  // A small response with a declared length: if it arrives complete in one read (the usual
+  // case), it goes to the client as one whole response — one write, no stream set-up. Nothing is
+  // held across reads: what is still incomplete after a read is streamed as usual.
+  bool small_and_sized() {
+    auto& p = *parser_;
+    return !head_request && p.status != 204 && p.status != 304 && !p.chunked() && p.content_length() &&
+           *p.content_length() <= whole_max;
+  }
+
+  void whole_response() {
+    auto& p = *parser_;
+    auto& r = whole_resp_;
+    r.status = p.status;
+    r.content_type.clear();
+    for (auto& [k, v] : p.fields)
+      if (ascii_iequals(k, "content-type")) r.content_type = v;
+    r.headers = client_headers(false);
+    r.body = std::move(whole_body_);
+  }
+
   void start_response() {
     auto& p = *parser_;
     std::string ctype;
     for (auto& [k, v] : p.fields)
-      if (iequals(k, "content-type")) ctype = v;
+      if (ascii_iequals(k, "content-type")) ctype = v;
     stream_options so;
     auto hdrs = client_headers(false);
     so.no_body = head_request || p.status == 204 || p.status == 304;
@@ -508,7 +567,7 @@ class relay : public upstream_user, public response_sink, public std::enable_sha
     if (so.no_body) {
       // HEAD keeps the length the sandbox announced.
       for (auto& [k, v] : p.fields)
-        if (iequals(k, "content-length") && head_request) hdrs.emplace_back(k, v);
+        if (ascii_iequals(k, "content-length") && head_request) hdrs.emplace_back(k, v);
     } else if (!p.chunked() && p.content_length()) {
       so.content_length = *p.content_length();
     }
@@ -541,10 +600,14 @@ class relay : public upstream_user, public response_sink, public std::enable_sha
   // sandbox that answered before the whole request body arrived keeps no pooled connection.
   void maybe_finish() {
     if (!response_done_) return;
-    bool reuse = reusable_ && request_done_ && !up_eof_;
     if (finished_.exchange(true)) return;
-    ex->end();
-    release(reuse);
+    if (whole_) {
+      response_started_ = true;
+      ex->respond(std::move(whole_resp_));
+    } else {
+      ex->end();
+    }
+    release(reusable_ && request_done_ && !up_eof_);
   }
 
   // The upstream failed: retry a request that never reached it on a fresh connection, or answer
@@ -564,7 +627,7 @@ class relay : public upstream_user, public response_sink, public std::enable_sha
       if (e.code == errc::bad_gateway && !got_bytes_ && e.message.find("connection refused") != std::string::npos)
         out = not_listening(tgt);
       else if (link->ports && link->ports->closed())
-        out = make_error(errc::bad_gateway, "sandbox " + tgt.sandbox_id + " went away during the request");
+        out = gone();
       else if (e.code == errc::bad_gateway)
         out = make_error(errc::bad_gateway, "the server on port " + std::to_string(tgt.port) + " in sandbox " +
                                                 tgt.sandbox_id + " " + e.message);
@@ -594,7 +657,7 @@ class relay : public upstream_user, public response_sink, public std::enable_sha
     }
     if (u) {
       u->detach();
-      if (reuse && !u->is_dead()) {
+      if (reuse && !u->is_dead() && u->worth_keeping()) {
         if (paused_.load()) u->ps->resume_output();
         idle->put(u);
       } else {
@@ -673,8 +736,12 @@ class relay : public upstream_user, public response_sink, public std::enable_sha
   std::shared_ptr<raw_conn> raw_;
   std::string pending_;  // sandbox bytes after the 101, before the client connection is ours
   std::unique_ptr<actors::stream_guard> busy_;
-  std::optional<response_parser> parser_;  // agent strand only
-  std::string carry_;                      // agent strand only: bytes the parser has not taken
+  std::optional<response_parser> parser_;  // upstream callbacks only
+  std::string carry_;                      // upstream callbacks only: bytes the parser has not taken
+  bool whole_ = false;                     // upstream callbacks only: collecting a small response
+  std::string whole_body_;
+  std::string key_;  // the pool key, see key()
+  http_response whole_resp_;
   bool tunnel_ = false, response_started_ = false;
   std::atomic<bool> response_done_{false}, request_done_{false}, up_eof_{false}, reusable_{false};
   bool reused_ = false, got_bytes_ = false;
@@ -686,7 +753,7 @@ class relay : public upstream_user, public response_sink, public std::enable_sha
 // The token a request presents for an exposure: Bearer or the browser_url cookie.
 std::string presented_token(const http_request& r, uint16_t port) {
   auto a = trim(r.header("authorization"));
-  if (a.size() > 7 && iequals(a.substr(0, 7), "bearer ")) return std::string(trim(a.substr(7)));
+  if (a.size() > 7 && ascii_iequals(a.substr(0, 7), "bearer ")) return std::string(trim(a.substr(7)));
   auto name = exposure_cookie_name(port);
   for (auto& [k, v] : r.headers) {
     if (k != "cookie") continue;
@@ -753,7 +820,7 @@ std::string request_head(const http_request& r, const port_target& t, const acto
     }
     if (k == "authorization") {
       auto a = trim(v);
-      if (a.size() > 7 && iequals(a.substr(0, 7), "bearer ")) {
+      if (a.size() > 7 && ascii_iequals(a.substr(0, 7), "bearer ")) {
         auto tok = trim(a.substr(7));
         if (tok.rfind("wrn_live_", 0) == 0) continue;               // a Warren API key
         if (exp && exp->auth && exp->accepts(tok)) continue;         // this port's token
@@ -862,6 +929,7 @@ void port_proxy::impl::serve(const exchange_ptr& ex, port_target t, actors::sand
   r->link = link;
   r->exp = exp;
   r->idle = idle;
+  r->env = env;
   r->upgrade = wants_upgrade(req);
   r->body = r->upgrade ? relay::body_kind::none : body_of(req);
   r->head_request = req.method == "HEAD";
@@ -874,6 +942,9 @@ port_proxy::port_proxy(std::shared_ptr<actors::node_api> node, options opts) : i
   impl_->node = std::move(node);
   impl_->opts = std::move(opts);
   impl_->idle = std::make_shared<pool>(impl_->opts.idle_per_port, impl_->opts.idle_timeout);
+  auto env = std::make_shared<port_upstream_env>();
+  env->routes = std::make_shared<direct_routes>();
+  impl_->env = std::move(env);
 }
 
 port_proxy::~port_proxy() = default;
@@ -887,6 +958,7 @@ bool port_proxy::handle(const exchange_ptr& ex) {
   auto routed = route_port_host(host, req.target, impl_->opts.urls.domain);
   if (!routed) return false;
   ex->set_route("(port proxy)");
+  ex->set_quiet();
   if (!*routed) {
     ex->respond(error_response(routed->err()));
     return true;

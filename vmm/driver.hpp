@@ -33,6 +33,9 @@ struct instance {
   std::string id;
   std::string agent_socket;  // host path of the agent's unix socket
   std::string driver_state;  // opaque to everyone but the driver
+  // IPv4 address the host reaches the sandbox's own network on (the port proxy connects there
+  // directly); empty when only the agent's socket leads in.
+  std::string net_addr;
 };
 
 // Measured, not estimated (cgroup accounting, scratch usage).

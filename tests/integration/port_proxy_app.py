@@ -103,7 +103,8 @@ class Handler(http.server.BaseHTTPRequestHandler):
             extra = [("Connection", "X-Hop-Secret"), ("X-Hop-Secret", "1"), ("Keep-Alive", "timeout=5"),
                      ("X-Kept", "yes")]
         self.send_json({"method": self.command, "path": path, "headers": list(self.headers.items()),
-                        "body_len": n, "body_sha256": digest, "peer_port": self.client_address[1]},
+                        "body_len": n, "body_sha256": digest, "peer_port": self.client_address[1],
+                        "peer_host": self.client_address[0]},
                        extra=extra)
 
     def websocket(self):
@@ -153,4 +154,4 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
 
 
 if __name__ == "__main__":
-    Server(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+    Server((sys.argv[2] if len(sys.argv) > 2 else "127.0.0.1", int(sys.argv[1])), Handler).serve_forever()

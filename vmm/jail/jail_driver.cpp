@@ -196,7 +196,7 @@ expected<instance> jail_driver::launch(const sandbox_spec& spec, jail_state& st,
   save_state(spec.id, st);
   if (!connect_unix(socket_path(spec.id), cfg_.create_timeout_ms))
     return make_error(errc::timeout, "sandbox " + spec.id + " step agent connect: no answer");
-  return instance{spec.id, socket_path(spec.id), encode(st)};
+  return instance{spec.id, socket_path(spec.id), encode(st), st.guest_addr};
 }
 
 expected<instance> jail_driver::adopt(const sandbox_spec& spec, const std::string& driver_state) {
@@ -208,7 +208,7 @@ expected<instance> jail_driver::adopt(const sandbox_spec& spec, const std::strin
     return make_error(errc::not_found, "sandbox " + spec.id + ": its agent does not answer");
   pool_.reserve(st->slot);  // no-op when recover_slots() already saw it
   if (auto s = ensure_network(); !s) return s.err();
-  return instance{spec.id, socket_path(spec.id), driver_state};
+  return instance{spec.id, socket_path(spec.id), driver_state, st->guest_addr};
 }
 
 expected<usage> jail_driver::measure(const std::string& id, const jail_state& st) const {

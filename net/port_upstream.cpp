@@ -1,0 +1,190 @@
+// net/port_upstream.cpp — direct-or-agent upstream connections of the port proxy
+// (port_upstream.hpp). Writes made before the route is decided are held here, so a refused
+// direct connect falls back to the agent without losing or reordering a byte.
+#include "net/port_upstream.hpp"
+
+#include <vector>
+
+#include "net/tcp_upstream.hpp"
+#include "vmm/agent/client.hpp"
+
+namespace warren::net {
+
+bool direct_routes::worth_trying(const std::string& key) {
+  std::lock_guard lk(mu_);
+  auto it = refused_at_.find(key);
+  if (it == refused_at_.end()) return true;
+  if (std::chrono::steady_clock::now() - it->second < memory_) return false;
+  refused_at_.erase(it);
+  return true;
+}
+
+void direct_routes::refused(const std::string& key) {
+  std::lock_guard lk(mu_);
+  auto now = std::chrono::steady_clock::now();
+  if (refused_at_.size() > 4096)  // bounded: forget what has expired
+    std::erase_if(refused_at_, [&](auto& kv) { return now - kv.second >= memory_; });
+  refused_at_[key] = now;
+}
+
+namespace {
+
+class either_upstream final : public port_upstream,
+                              public actors::port_table::closable,
+                              public std::enable_shared_from_this<either_upstream> {
+ public:
+  either_upstream(const port_upstream_env& env, const actors::sandbox_link& link, uint16_t port,
+                  port_upstream_callbacks cb)
+      : agent_(link.agent), addr_(link.net_addr), port_(port), key_(link.id + ":" + std::to_string(port)),
+        routes_(env.routes), connect_timeout_(env.connect_timeout), cb_(std::move(cb)) {}
+
+  void start(boost::asio::io_context* io) override {
+    std::unique_lock<std::recursive_mutex> lk(mu_);
+    if (cancelled_ || started_) return;
+    started_ = true;
+    if (io && !addr_.empty() && (!routes_ || routes_->worth_trying(key_))) {
+      std::weak_ptr<either_upstream> weak = shared_from_this();
+      tcp_upstream::callbacks tc;
+      tc.on_connected = [weak] {
+        if (auto s = weak.lock()) s->direct_connected();
+      };
+      tc.on_connect_failed = [weak](const error& e) {
+        if (auto s = weak.lock()) s->direct_failed(e);
+      };
+      tc.on_data = cb_.on_data;
+      tc.on_eof = cb_.on_eof;
+      tc.on_close = cb_.on_close;
+      tcp_ = tcp_upstream::open(*io, addr_, port_, std::move(tc), connect_timeout_);
+      if (tcp_) return;
+    }
+    use_agent(lk);
+  }
+
+  void write(std::string data, std::function<void(status)> done) override {
+    std::unique_lock<std::recursive_mutex> lk(mu_);
+    if (!decided_) return pending_.push_back({std::move(data), std::move(done)});
+    if (tcp_) return tcp_->write(std::move(data), std::move(done));
+    if (ag_) return ag_->write(std::move(data), std::move(done));
+    lk.unlock();
+    if (done) done(make_error(errc::bad_gateway, "the connection is closed"));
+  }
+
+  void shutdown_write() override {
+    std::lock_guard<std::recursive_mutex> lk(mu_);
+    shut_ = true;
+    if (!decided_) return;
+    if (tcp_) tcp_->shutdown_write();
+    if (ag_) ag_->shutdown_write();
+  }
+
+  void pause_output() override {
+    std::lock_guard<std::recursive_mutex> lk(mu_);
+    paused_ = true;
+    if (tcp_) tcp_->pause_output();
+    if (ag_) ag_->pause_output();
+  }
+
+  void resume_output() override {
+    std::lock_guard<std::recursive_mutex> lk(mu_);
+    paused_ = false;
+    if (tcp_) tcp_->resume_output();
+    if (ag_) ag_->resume_output();
+  }
+
+  void cancel() override {
+    std::lock_guard<std::recursive_mutex> lk(mu_);
+    cancelled_ = closed_ = true;
+    pending_.clear();
+    if (tcp_) tcp_->cancel();
+    if (ag_) ag_->cancel();
+  }
+
+  bool direct() const override {
+    std::lock_guard<std::recursive_mutex> lk(mu_);
+    return decided_ && tcp_ != nullptr;
+  }
+
+  // The sandbox is going away: cut the direct connection (the agent's streams end on their own).
+  void close_now() override {
+    std::lock_guard<std::recursive_mutex> lk(mu_);
+    if (closed_) return;
+    closed_ = true;
+    if (tcp_) tcp_->abort(make_error(errc::bad_gateway, "the sandbox went away"));
+  }
+
+ private:
+  void direct_connected() {
+    std::lock_guard<std::recursive_mutex> lk(mu_);
+    if (decided_ || !tcp_) return;
+    decided_ = true;
+    auto held = std::move(pending_);
+    pending_.clear();
+    for (auto& w : held) tcp_->write(std::move(w.data), std::move(w.done));
+    if (shut_) tcp_->shutdown_write();
+  }
+
+  // Not reachable directly (refused: a server bound to loopback inside; or too slow): through
+  // the agent, which connects to 127.0.0.1:<port> inside the sandbox.
+  void direct_failed(const error& e) {
+    std::unique_lock<std::recursive_mutex> lk(mu_);
+    tcp_.reset();
+    if (cancelled_) return;
+    if (closed_) {
+      auto close = cb_.on_close;
+      lk.unlock();
+      if (close) close(make_error(errc::bad_gateway, "the sandbox went away"));
+      return;
+    }
+    (void)e;
+    use_agent(lk, true);
+  }
+
+  // `after_direct`: the direct connect failed. If the agent then gets through, the server
+  // listens on loopback only: remembered, so its next connections skip the direct attempt. If
+  // nothing listens at all (a server still starting), nothing is remembered.
+  void use_agent(std::unique_lock<std::recursive_mutex>&, bool after_direct = false) {
+    agent::port_callbacks pc;
+    if (after_direct && routes_)
+      pc.on_connected = [routes = routes_, key = key_] { routes->refused(key); };
+    pc.on_data = cb_.on_data;
+    pc.on_eof = cb_.on_eof;
+    pc.on_close = cb_.on_close;
+    auto ag = agent_->connect_port(port_, std::move(pc));
+    ag_ = ag;
+    decided_ = true;
+    auto held = std::move(pending_);
+    pending_.clear();
+    if (paused_) ag->pause_output();
+    for (auto& w : held) ag->write(std::move(w.data), std::move(w.done));
+    if (shut_) ag->shutdown_write();
+  }
+
+  std::shared_ptr<agent::client> agent_;
+  std::string addr_;  // the sandbox's address ("" = agent only)
+  uint16_t port_;
+  std::string key_;
+  std::shared_ptr<direct_routes> routes_;
+  std::chrono::milliseconds connect_timeout_;
+  port_upstream_callbacks cb_;
+
+  // Recursive: the agent client runs a call inline when already on its strand, and that may
+  // come back here (a failure reported to the relay, which cancels this connection).
+  mutable std::recursive_mutex mu_;
+  std::shared_ptr<tcp_upstream> tcp_;
+  std::shared_ptr<agent::port_stream> ag_;
+  std::vector<tcp_upstream::pending_write> pending_;  // until the route is decided
+  bool started_ = false, decided_ = false, paused_ = false, shut_ = false, cancelled_ = false, closed_ = false;
+};
+
+}  // namespace
+
+std::shared_ptr<port_upstream> make_port_upstream(const port_upstream_env& env, const actors::sandbox_link& link,
+                                                  uint16_t port, port_upstream_callbacks cb) {
+  auto u = std::make_shared<either_upstream>(env, link, port, std::move(cb));
+  // Tracked before it connects: a sandbox destroyed from here on cuts it before its address
+  // can be handed to another sandbox.
+  if (link.ports && !link.ports->track(u)) return nullptr;
+  return u;
+}
+
+}  // namespace warren::net

@@ -1,0 +1,236 @@
+// net/tcp_upstream.cpp — the port proxy's direct TCP connection to a sandbox (tcp_upstream.hpp).
+// Everything runs on the loop's one thread; public calls from elsewhere are queued onto it. Never blocks, never buffers more
+// than one read.
+#include "net/tcp_upstream.hpp"
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/dispatch.hpp>
+#include <boost/asio/write.hpp>
+
+#include <algorithm>
+#include <array>
+#include <deque>
+
+namespace warren::net {
+
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+
+namespace {
+
+constexpr size_t read_size = 32 * 1024;
+
+class tcp_conn final : public tcp_upstream, public std::enable_shared_from_this<tcp_conn> {
+ public:
+  tcp_conn(asio::io_context& io, callbacks cb)
+      : ex_(io.get_executor()), sock_(io), timer_(io), cb_(std::make_shared<callbacks>(std::move(cb))) {}
+
+  void start(tcp::endpoint ep, std::chrono::milliseconds timeout) {
+    auto self = shared_from_this();
+    asio::dispatch(ex_, [self, ep, timeout] {
+      self->timer_.expires_after(timeout);
+      self->timer_.async_wait([self](boost::system::error_code ec) {
+        if (!ec && self->phase_ == phase::connecting) {
+          self->timed_out_ = true;
+          boost::system::error_code ig;
+          self->sock_.close(ig);  // the connect completes with operation_aborted
+        }
+      });
+      self->sock_.async_connect(ep, [self](boost::system::error_code ec) { self->on_connect(ec); });
+    });
+  }
+
+  void write(std::string data, std::function<void(status)> done) override {
+    auto self = shared_from_this();
+    asio::dispatch(ex_, [self, d = std::move(data), done = std::move(done)]() mutable {
+      if (self->phase_ == phase::closed) {
+        if (done) done(make_error(errc::bad_gateway, "the connection is closed"));
+        return;
+      }
+      self->queue_.push_back({std::move(d), std::move(done)});
+      self->pump_writes();
+    });
+  }
+
+  void shutdown_write() override {
+    auto self = shared_from_this();
+    asio::dispatch(ex_, [self] {
+      self->shutdown_queued_ = true;
+      self->pump_writes();
+    });
+  }
+
+  void pause_output() override {
+    auto self = shared_from_this();
+    asio::dispatch(ex_, [self] { self->paused_ = true; });
+  }
+
+  void resume_output() override {
+    auto self = shared_from_this();
+    asio::dispatch(ex_, [self] {
+      self->paused_ = false;
+      self->pump_reads();
+    });
+  }
+
+  void cancel() override {
+    auto self = shared_from_this();
+    asio::dispatch(ex_, [self] {
+      self->close_now();
+    });
+  }
+
+  void abort(error why) override {
+    auto self = shared_from_this();
+    asio::dispatch(ex_, [self, why = std::move(why)] {
+      if (self->phase_ == phase::connecting) {
+        self->abort_why_ = why.message;
+        boost::system::error_code ig;
+        self->sock_.close(ig);  // the connect completes with operation_aborted
+        return;
+      }
+      if (self->phase_ != phase::open) return;
+      auto cb = self->cb_;
+      self->close_now();
+      if (cb && cb->on_close) cb->on_close(why);
+    });
+  }
+
+  std::vector<pending_write> take_unsent() override {
+    // A write in flight keeps its buffer until its handler runs (it then fails it).
+    std::vector<pending_write> out;
+    size_t keep = writing_ ? 1 : 0;
+    while (queue_.size() > keep) {
+      out.push_back(std::move(queue_.back()));
+      queue_.pop_back();
+    }
+    std::reverse(out.begin(), out.end());
+    return out;
+  }
+
+ private:
+  enum class phase { connecting, open, closed };
+
+  void on_connect(boost::system::error_code ec) {
+    timer_.cancel();
+    if (phase_ != phase::connecting) return;  // cancelled meanwhile
+    if (ec) {
+      phase_ = phase::closed;
+      auto why = !abort_why_.empty() ? abort_why_
+                 : timed_out_        ? std::string("did not accept the connection in time")
+                                     : ec.message();
+      auto cb = std::move(cb_);
+      if (cb && cb->on_connect_failed) cb->on_connect_failed(make_error(errc::bad_gateway, why));
+      for (auto& w : take_unsent())
+        if (w.done) w.done(make_error(errc::bad_gateway, why));
+      return;
+    }
+    phase_ = phase::open;
+    boost::system::error_code ig;
+    sock_.set_option(tcp::no_delay(true), ig);
+    if (auto cb = cb_; cb && cb->on_connected) cb->on_connected();
+    pump_writes();
+    pump_reads();
+  }
+
+  void pump_writes() {
+    if (phase_ != phase::open || writing_) return;
+    if (queue_.empty()) {
+      if (shutdown_queued_ && !shut_) {
+        shut_ = true;
+        boost::system::error_code ig;
+        sock_.shutdown(tcp::socket::shutdown_send, ig);
+        maybe_closed();
+      }
+      return;
+    }
+    writing_ = true;
+    auto self = shared_from_this();
+    asio::async_write(sock_, asio::buffer(queue_.front().data), [self](boost::system::error_code ec, size_t) {
+      self->writing_ = false;
+      if (self->queue_.empty()) return;  // closed meanwhile (the queue was failed there)
+      auto w = std::move(self->queue_.front());
+      self->queue_.pop_front();
+      if (ec) {
+        if (w.done) w.done(make_error(errc::bad_gateway, "write: " + ec.message()));
+        return self->fail(ec);
+      }
+      if (w.done) w.done(ok());
+      self->pump_writes();
+    });
+  }
+
+  void pump_reads() {
+    if (phase_ != phase::open || reading_ || paused_ || eof_) return;
+    reading_ = true;
+    auto self = shared_from_this();
+    sock_.async_read_some(asio::buffer(buf_), [self](boost::system::error_code ec, size_t n) {
+      self->reading_ = false;
+      if (self->phase_ != phase::open) return;
+      if (ec == asio::error::eof) {
+        self->eof_ = true;
+        if (auto cb = self->cb_; cb && cb->on_eof) cb->on_eof();
+        return self->maybe_closed();
+      }
+      if (ec) return self->fail(ec);
+      // A copy of the pointer: the callee may cancel (and so drop the callbacks) meanwhile.
+      if (auto cb = self->cb_; cb && cb->on_data) cb->on_data(std::string_view(self->buf_.data(), n));
+      self->pump_reads();
+    });
+  }
+
+  // Both halves are done: the server sent EOF and we shut our side down.
+  void maybe_closed() {
+    if (!(eof_ && shut_) || phase_ != phase::open) return;
+    auto cb = cb_;
+    close_now();
+    if (cb && cb->on_close) cb->on_close(ok());
+  }
+
+  void fail(boost::system::error_code ec) {
+    if (phase_ != phase::open) return;
+    auto cb = cb_;
+    close_now();
+    if (cb && cb->on_close) cb->on_close(make_error(errc::bad_gateway, ec.message()));
+  }
+
+  void close_now() {
+    phase_ = phase::closed;
+    cb_.reset();
+    timer_.cancel();
+    boost::system::error_code ig;
+    sock_.close(ig);
+    for (auto& w : take_unsent())
+      if (w.done) w.done(make_error(errc::bad_gateway, "the connection is closed"));
+  }
+
+  // The loop is run by one thread (the front door's design), so its executor serializes this
+  // connection; calls from that thread run inline, from others they are queued.
+  asio::io_context::executor_type ex_;
+  tcp::socket sock_;
+  asio::steady_timer timer_;
+  std::shared_ptr<const callbacks> cb_;  // null once closed or cancelled: no more callbacks
+  phase phase_ = phase::connecting;
+  std::string abort_why_;
+  bool timed_out_ = false, writing_ = false, reading_ = false, paused_ = false, eof_ = false;
+  bool shutdown_queued_ = false, shut_ = false;
+  std::deque<pending_write> queue_;
+  std::array<char, read_size> buf_;
+};
+
+}  // namespace
+
+std::shared_ptr<tcp_upstream> tcp_upstream::open(asio::io_context& io, const std::string& ipv4, uint16_t port,
+                                                 callbacks cb, std::chrono::milliseconds timeout) {
+  boost::system::error_code ec;
+  auto addr = asio::ip::make_address_v4(ipv4, ec);
+  if (ec) return nullptr;
+  auto c = std::make_shared<tcp_conn>(io, std::move(cb));
+  c->start(tcp::endpoint(addr, port), timeout);
+  return c;
+}
+
+}  // namespace warren::net
