@@ -25,6 +25,7 @@ warren_config::warren_config() {
       .add(max_body_bytes, "max-body-bytes", "largest accepted JSON request body")
       .add(io_threads, "io-threads", "front door I/O threads")
       .add(drain_timeout_ms, "drain-timeout-ms", "how long SIGTERM waits for in-flight requests")
+      .add(idle_timeout_s, "idle-timeout", "seconds a client connection may wait for (or send) its next request head")
       .add(default_image, "default-image", "image of sandboxes created without one")
       .add(public_domain, "public-domain", "domain of sandbox port URLs (default localhost:<api port>)")
       .add(public_scheme, "public-scheme", "scheme of sandbox port URLs (default http, https with TLS)");
@@ -39,7 +40,7 @@ std::string default_data_dir() {
 std::string warren_config::load(std::vector<std::string> args) {
   static const std::set<std::string> valued = {
       "--data-dir", "--listen", "--node-id", "--region", "--tls-cert", "--tls-key",
-      "--max-header-bytes", "--max-body-bytes", "--io-threads", "--drain-timeout-ms",
+      "--max-header-bytes", "--max-body-bytes", "--io-threads", "--drain-timeout-ms", "--idle-timeout",
       "--default-image", "--public-domain", "--public-scheme", "--config"};
   std::vector<std::string> norm;
   std::string config_file;

@@ -19,6 +19,7 @@ struct warren_config : caf::actor_system_config {
   size_t max_body_bytes = 16 * 1024 * 1024;
   size_t io_threads = 2;
   size_t drain_timeout_ms = 10000;
+  size_t idle_timeout_s = 75;  // a client connection waiting this long for its next request is closed
   std::string default_image = "debian:bookworm";
   std::string public_domain;  // "" = localhost:<api port>
   std::string public_scheme;  // "" = https with TLS, else http

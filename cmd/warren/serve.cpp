@@ -166,6 +166,7 @@ int serve_main(std::vector<std::string> args) {
     so.max_header_bytes = cfg.max_header_bytes;
     so.io_threads = static_cast<int>(cfg.io_threads);
     so.drain_timeout = std::chrono::milliseconds(cfg.drain_timeout_ms);
+    so.idle_timeout = std::chrono::seconds(std::max<size_t>(1, cfg.idle_timeout_s));
     net::server srv(so, [&rest](net::exchange_ptr ex) { rest->dispatch(ex); }, stats);
     auto bound = srv.start();
 

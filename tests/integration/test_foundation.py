@@ -204,3 +204,44 @@ def test_oversized_chunked_body_is_413(daemon):
     assert r.status == 413
     assert b"payload_too_large" in r.read()
     c.close()
+
+
+def test_idle_and_slow_connections_are_closed_after_the_idle_timeout_busy_ones_are_not():
+    import socket
+    import time
+    d = Daemon(extra_args=["--idle-timeout", "1"]).start()
+
+    def closed_within(sock, secs):
+        sock.settimeout(secs)
+        try:
+            while sock.recv(65536):
+                pass
+            return True  # EOF: the daemon closed it
+        except socket.timeout:
+            return False
+
+    try:
+        # An idle keep-alive connection, after one request.
+        idle = socket.create_connection(("127.0.0.1", d.port))
+        idle.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        idle.settimeout(5)
+        assert idle.recv(4096).startswith(b"HTTP/1.1 200")
+        # A slow client that never finishes its request head.
+        slow = socket.create_connection(("127.0.0.1", d.port))
+        slow.sendall(b"GET /healthz HTTP/1.1\r\nHo")
+        # A busy connection: a request every 0.3 s for 2.4 s outlives the 1 s timeout.
+        busy = socket.create_connection(("127.0.0.1", d.port))
+        busy.settimeout(5)
+        t0 = time.time()
+        for _ in range(8):
+            busy.sendall(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert busy.recv(4096).startswith(b"HTTP/1.1 200")
+            time.sleep(0.3)
+        assert time.time() - t0 > 2
+        assert closed_within(idle, 3)
+        assert closed_within(slow, 3)
+        assert closed_within(busy, 3)  # and once idle, it goes too
+        for s in (idle, slow, busy):
+            s.close()
+    finally:
+        d.close()
