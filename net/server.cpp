@@ -348,11 +348,29 @@ class session : public std::enable_shared_from_this<session<Stream>> {
     if (!bodyless && ex.req.method != "HEAD") out->second = std::move(r.body);
     log(ex, r.status, "");
     std::array<asio::const_buffer, 2> bufs{asio::buffer(out->first), asio::buffer(out->second)};
-    asio::async_write(stream_, bufs, [self = this->shared_from_this(), out, reusable](beast::error_code ec, size_t) {
-      if (ec) return;
-      if (reusable) return self->do_read();
-      self->body_pending_ ? self->lingering_close() : self->close();
-    });
+    size_t sent = 0;
+    if constexpr (is_plain<Stream>) {
+      // Most responses fit the socket buffer: hand them to the kernel now, and go on without a
+      // completion round trip through the loop. What it does not take goes async.
+      beast::error_code ec;
+      auto& sock = stream_.socket();
+      if (!sock.non_blocking()) sock.non_blocking(true, ec);
+      if (!ec) sent = sock.write_some(bufs, ec);
+      if (ec && ec != asio::error::would_block && ec != asio::error::try_again) return;  // the client is gone
+      if (sent == out->first.size() + out->second.size()) return after_response(reusable);
+    }
+    beast::buffers_suffix<std::array<asio::const_buffer, 2>> rest(bufs);
+    rest.consume(sent);
+    asio::async_write(stream_, rest,
+                      [self = this->shared_from_this(), out, reusable](beast::error_code ec, size_t) {
+                        if (ec) return;
+                        self->after_response(reusable);
+                      });
+  }
+
+  void after_response(bool reusable) {
+    if (reusable) return do_read();
+    body_pending_ ? lingering_close() : close();
   }
 
   void stream_start(std::shared_ptr<exchange_impl> ex, int status, std::string ctype, header_list hdrs,

@@ -131,13 +131,40 @@ class tcp_conn final : public tcp_upstream, public std::enable_shared_from_this<
     phase_ = phase::open;
     boost::system::error_code ig;
     sock_.set_option(tcp::no_delay(true), ig);
+    sock_.non_blocking(true, ig);  // synchronous writes try the kernel and never block the loop
     if (auto cb = cb_; cb && cb->on_connected) cb->on_connected();
     pump_writes();
     pump_reads();
   }
 
+  // Writes go to the kernel at once when it takes them (the usual case for a request head):
+  // no completion round trip through the loop. Only what it does not take waits for an async
+  // write. `done` callbacks may queue more writes (re-entering here): the loop picks them up.
   void pump_writes() {
-    if (phase_ != phase::open || writing_) return;
+    if (phase_ != phase::open || writing_ || pumping_) return;
+    pumping_ = true;
+    while (!queue_.empty() && phase_ == phase::open) {
+      auto& w = queue_.front();
+      boost::system::error_code ec;
+      size_t n = sock_.write_some(asio::buffer(w.data.data() + front_sent_, w.data.size() - front_sent_), ec);
+      if (ec == asio::error::would_block || ec == asio::error::try_again) break;
+      if (ec) {
+        pumping_ = false;
+        auto done = std::move(w.done);
+        queue_.pop_front();
+        front_sent_ = 0;
+        if (done) done(make_error(errc::bad_gateway, "write: " + ec.message()));
+        return fail(ec);
+      }
+      front_sent_ += n;
+      if (front_sent_ < w.data.size()) break;  // the kernel took part: the rest goes async
+      auto done = std::move(w.done);
+      queue_.pop_front();
+      front_sent_ = 0;
+      if (done) done(ok());
+    }
+    pumping_ = false;
+    if (phase_ != phase::open) return;
     if (queue_.empty()) {
       if (shutdown_queued_ && !shut_) {
         shut_ = true;
@@ -149,18 +176,21 @@ class tcp_conn final : public tcp_upstream, public std::enable_shared_from_this<
     }
     writing_ = true;
     auto self = shared_from_this();
-    asio::async_write(sock_, asio::buffer(queue_.front().data), [self](boost::system::error_code ec, size_t) {
-      self->writing_ = false;
-      if (self->queue_.empty()) return;  // closed meanwhile (the queue was failed there)
-      auto w = std::move(self->queue_.front());
-      self->queue_.pop_front();
-      if (ec) {
-        if (w.done) w.done(make_error(errc::bad_gateway, "write: " + ec.message()));
-        return self->fail(ec);
-      }
-      if (w.done) w.done(ok());
-      self->pump_writes();
-    });
+    auto& w = queue_.front();
+    asio::async_write(sock_, asio::buffer(w.data.data() + front_sent_, w.data.size() - front_sent_),
+                      [self](boost::system::error_code ec, size_t) {
+                        self->writing_ = false;
+                        if (self->queue_.empty()) return;  // closed meanwhile (the queue was failed there)
+                        auto w = std::move(self->queue_.front());
+                        self->queue_.pop_front();
+                        self->front_sent_ = 0;
+                        if (ec) {
+                          if (w.done) w.done(make_error(errc::bad_gateway, "write: " + ec.message()));
+                          return self->fail(ec);
+                        }
+                        if (w.done) w.done(ok());
+                        self->pump_writes();
+                      });
   }
 
   void pump_reads() {
@@ -216,7 +246,8 @@ class tcp_conn final : public tcp_upstream, public std::enable_shared_from_this<
   phase phase_ = phase::connecting;
   std::string abort_why_;
   bool timed_out_ = false, writing_ = false, reading_ = false, paused_ = false, eof_ = false;
-  bool shutdown_queued_ = false, shut_ = false;
+  bool shutdown_queued_ = false, shut_ = false, pumping_ = false;
+  size_t front_sent_ = 0;  // bytes of queue_.front() the kernel already took
   std::deque<pending_write> queue_;
   std::array<char, read_size> buf_;
 };
