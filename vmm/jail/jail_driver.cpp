@@ -3,6 +3,7 @@
 // Blocking; called from a worker thread. Never forks by hand (posix_spawn only).
 #include "vmm/jail/jail_driver.hpp"
 
+#include <cstdio>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/mount.h>
@@ -23,6 +24,7 @@
 #include "vmm/jail/nftables.hpp"
 #include "vmm/jail/sandbox_process.hpp"
 #include "vmm/jail/scratch_disk.hpp"
+#include "vmm/jail/slot_lock.hpp"
 #include "vmm/jail/slot_pool.hpp"
 
 namespace warren::vmm {
@@ -44,6 +46,7 @@ class jail_driver final : public driver {
         layout_(cgroup_layout::detect()),
         cgroups_(layout_),
         pool_(ipv4_net::parse(cfg.net_pool).value_or(ipv4_net{0x0AC90000, 16}), cfg.uid_base),
+        claims_(cfg.slot_lock_dir),
         scratch_(cfg.data_dir, cfg.scratch_pool_depth, mib_to_bytes(cfg.scratch_prewarm_mib)) {
     caps_ = probe_host(cfg_, layout_);
     if (!ipv4_net::parse(cfg.net_pool)) {
@@ -68,6 +71,8 @@ class jail_driver final : public driver {
   std::string run_dir(const std::string& id) const { return cfg_.data_dir + "/sandboxes/" + id; }
   std::string socket_path(const std::string& id) const { return run_dir(id) + "/agent.sock"; }
   void recover_slots();
+  std::optional<slot_lease> take_slot();
+  void give_back(uint32_t slot);
   status ensure_network();
   void save_state(const std::string& id, const jail_state& st) const;
   expected<usage> measure(const std::string& id, const jail_state& st) const;
@@ -77,6 +82,7 @@ class jail_driver final : public driver {
   cgroup_layout layout_;
   sandbox_cgroups cgroups_;
   slot_pool pool_;
+  slot_locks claims_;  // host-wide: no other driver on this host uses a slot we hold
   mutable scratch_disks scratch_;
   nlohmann::json caps_;
   std::vector<std::string> nameservers_;
@@ -91,8 +97,33 @@ void jail_driver::recover_slots() {
   for (auto& e : fs::directory_iterator(cfg_.data_dir + "/sandboxes", ec)) {
     auto text = read_file(e.path().string() + "/state.json");
     if (!text) continue;
-    if (auto st = decode_jail_state(*text)) pool_.reserve(st->slot);
+    if (auto st = decode_jail_state(*text)) {
+      pool_.reserve(st->slot);
+      if (!claims_.claim(st->slot))
+        std::fprintf(stderr, "jail: slot %u of sandbox %s is also claimed by another Warren on this host\n",
+                     st->slot, e.path().filename().c_str());
+    }
   }
+}
+
+// The lowest slot that is free here and not claimed by any other driver on the host.
+std::optional<slot_lease> jail_driver::take_slot() {
+  std::vector<uint32_t> elsewhere;  // held by another driver: skipped, then given back
+  std::optional<slot_lease> got;
+  while (auto lease = pool_.allocate()) {
+    if (claims_.claim(lease->slot)) {
+      got = lease;
+      break;
+    }
+    elsewhere.push_back(lease->slot);
+  }
+  for (auto s : elsewhere) pool_.release(s);
+  return got;
+}
+
+void jail_driver::give_back(uint32_t slot) {
+  claims_.release(slot);
+  pool_.release(slot);
 }
 
 void jail_driver::save_state(const std::string& id, const jail_state& st) const {
@@ -135,7 +166,7 @@ expected<instance> jail_driver::create(const sandbox_spec& spec) {
   std::error_code ec;
   if (fs::exists(run_dir(spec.id) + "/state.json", ec))
     return make_error(errc::conflict, "sandbox " + spec.id + " already exists");
-  auto lease = pool_.allocate();
+  auto lease = take_slot();
   if (!lease) return make_error(errc::unavailable, "no free sandbox slot in " + cfg_.net_pool);
 
   jail_state st;
@@ -146,7 +177,7 @@ expected<instance> jail_driver::create(const sandbox_spec& spec) {
   st.cgroup_dirs = cgroups_.dirs(spec.id);
   fs::create_directories(run_dir(spec.id), ec);
   if (ec) {
-    pool_.release(lease->slot);
+    give_back(lease->slot);
     return make_error(errc::internal, "sandbox " + spec.id + " step mkdir run dir: " + ec.message());
   }
   chmod(run_dir(spec.id).c_str(), 0711);
@@ -207,6 +238,7 @@ expected<instance> jail_driver::adopt(const sandbox_spec& spec, const std::strin
   if (!connect_unix(socket_path(spec.id), 1000))
     return make_error(errc::not_found, "sandbox " + spec.id + ": its agent does not answer");
   pool_.reserve(st->slot);  // no-op when recover_slots() already saw it
+  claims_.claim(st->slot);
   if (auto s = ensure_network(); !s) return s.err();
   return instance{spec.id, socket_path(spec.id), driver_state, st->guest_addr};
 }
@@ -266,7 +298,7 @@ void jail_driver::cleanup(const std::string& id, const std::string& driver_state
   std::lock_guard lk(cleanup_mu_);
   bool had_run_dir = fs::exists(rd, ec);
   fs::remove_all(rd, ec);
-  if (st && had_run_dir) pool_.release(st->slot);
+  if (st && had_run_dir) give_back(st->slot);
 }
 
 }  // namespace

@@ -17,6 +17,7 @@ struct jail_config {
   std::string helper_path = "/proc/self/exe";  // a binary whose main() dispatches __jail-init
   std::string net_pool = "10.201.0.0/16";      // carved into /30s, one per sandbox
   uint32_t uid_base = 0x40000000;              // sandbox k maps 0..65535 -> uid_base + k*65536
+  std::string slot_lock_dir = "/run/warren/jail-slots";  // host-wide slot claims (slot_lock.hpp)
   int pids_max = 1024;
   int create_timeout_ms = 15000;
   // Scratch disks kept formatted ahead of time, per recently used disk_mib (0: mkfs inline on
