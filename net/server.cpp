@@ -1,6 +1,7 @@
 // net/server.cpp — Beast listener and HTTP sessions (after Beast's advanced_server_flex: one
-// small session class per connection, paired do_read/on_read, shared_from_this for lifetime,
-// one strand per connection). The only translation unit that includes Beast's HTTP headers.
+// small session class per connection, paired do_read/on_read, shared_from_this for lifetime).
+// Instead of a strand per connection, each connection lives on one single-threaded event loop.
+// The only translation unit that includes Beast's HTTP headers.
 #include "net/server.hpp"
 #include "core/ascii.hpp"
 
