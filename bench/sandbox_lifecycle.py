@@ -434,7 +434,7 @@ class Bench:
                      if k in after and k in before)
         parts = (d_rss1 - d_rss0) + agent_pss + kernel
         self.row_dist("idle", f"create with 0..{n - 1} others alive", create_ms)
-        self.row("idle", f"sandboxes running (GET /v1/sandboxes)", f"{running} of {n} ({t_all:.1f} s to create all)")
+        self.row("idle", "sandboxes running (GET /v1/sandboxes)", f"{running} of {n} ({t_all:.1f} s to create all)")
         self.row("idle", "node memory per idle sandbox [MiB]",
                  f"{mib(corrected / n):.2f}  (MemTotal−MemAvailable {mib(used):+.1f} MiB, other processes' "
                  f"anon {mib(others_anon):+.1f} MiB taken out, / {n}; noise ±{mib(drift / n):.2f})",

@@ -48,8 +48,8 @@ class either_upstream final : public port_upstream,
       tc.on_connected = [weak] {
         if (auto s = weak.lock()) s->direct_connected();
       };
-      tc.on_connect_failed = [weak](const error& e) {
-        if (auto s = weak.lock()) s->direct_failed(e);
+      tc.on_connect_failed = [weak](const error&) {
+        if (auto s = weak.lock()) s->direct_failed();
       };
       tc.on_data = cb_.on_data;
       tc.on_eof = cb_.on_eof;
@@ -125,7 +125,7 @@ class either_upstream final : public port_upstream,
 
   // Not reachable directly (refused: a server bound to loopback inside; or too slow): through
   // the agent, which connects to 127.0.0.1:<port> inside the sandbox.
-  void direct_failed(const error& e) {
+  void direct_failed() {
     std::unique_lock<std::recursive_mutex> lk(mu_);
     tcp_.reset();
     if (cancelled_) return;
@@ -135,7 +135,6 @@ class either_upstream final : public port_upstream,
       if (close) close(make_error(errc::bad_gateway, "the sandbox went away"));
       return;
     }
-    (void)e;
     use_agent(lk, true);
   }
 

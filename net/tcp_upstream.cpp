@@ -99,7 +99,10 @@ class tcp_conn final : public tcp_upstream, public std::enable_shared_from_this<
     });
   }
 
-  std::vector<pending_write> take_unsent() override {
+
+
+ private:
+  std::vector<pending_write> take_unsent() {
     // A write in flight keeps its buffer until its handler runs (it then fails it).
     std::vector<pending_write> out;
     size_t keep = writing_ ? 1 : 0;
@@ -110,8 +113,6 @@ class tcp_conn final : public tcp_upstream, public std::enable_shared_from_this<
     std::reverse(out.begin(), out.end());
     return out;
   }
-
- private:
   enum class phase { connecting, open, closed };
 
   void on_connect(boost::system::error_code ec) {

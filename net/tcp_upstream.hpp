@@ -23,7 +23,7 @@ class tcp_upstream {
   struct callbacks {
     std::function<void()> on_connected;
     // The connection was never made (refused, unreachable, timed out); nothing reached the
-    // server. Its queued writes stay unsent (take_unsent); no other callback follows.
+    // server. Queued writes fail (their `done` gets the error); no other callback follows.
     std::function<void(const error&)> on_connect_failed;
     std::function<void(std::string_view)> on_data;
     std::function<void()> on_eof;            // the server shut down its writing half
@@ -49,8 +49,6 @@ class tcp_upstream {
   virtual void cancel() = 0;          // close now; no more callbacks
   // Close now and report it: on_close(why), or on_connect_failed(why) if still connecting.
   virtual void abort(error why) = 0;
-  // The writes a failed connect left unsent (valid inside on_connect_failed and after).
-  virtual std::vector<pending_write> take_unsent() = 0;
 };
 
 }  // namespace warren::net

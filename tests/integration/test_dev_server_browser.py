@@ -38,14 +38,13 @@ import re
 import shutil
 import subprocess
 import tarfile
-import tempfile
 import threading
 import time
 import http.client
 
 import pytest
 
-from warren_harness import BIN_DIR, Daemon, cleanup_sandboxes, create_sandbox, destroy_sandbox, exec_, shared_images
+from warren_harness import (BIN_DIR, create_sandbox, destroy_sandbox, exec_, module_daemon)
 
 IMAGE = "debian:bookworm"
 VITE_PORT = 5173
@@ -141,11 +140,7 @@ def build_bundle(tar_path, node_modules):
 
 @pytest.fixture(scope="module")
 def d():
-    images = shared_images(("busybox:latest", IMAGE))
-    dm = Daemon(images=images, extra_args=["--default-image", IMAGE]).start()
-    yield dm
-    cleanup_sandboxes(dm)
-    dm.close()
+    yield from module_daemon(("busybox:latest", IMAGE), IMAGE)
 
 
 def proxied_get(d, host, path="/"):

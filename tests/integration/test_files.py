@@ -17,18 +17,15 @@ import urllib.parse
 import pytest
 import websockets
 
-from warren_harness import (Daemon, TEST_IMAGE, assert_error, cleanup_sandboxes, create_sandbox, daemon_rss_bytes,
-                            destroy_sandbox, exec_, shared_images)
+from warren_harness import (TEST_IMAGE, assert_error, create_sandbox, daemon_rss_bytes, destroy_sandbox,
+                            exec_, module_daemon)
 
 MiB = 1024 * 1024
 
 
 @pytest.fixture(scope="module")
 def d():
-    dm = Daemon(images=shared_images((TEST_IMAGE,)), extra_args=["--default-image", TEST_IMAGE]).start()
-    yield dm
-    cleanup_sandboxes(dm)
-    dm.close()
+    yield from module_daemon((TEST_IMAGE,), TEST_IMAGE)
 
 
 @pytest.fixture(scope="module")

@@ -1,11 +1,9 @@
 """The foundation: health, auth, the error model, keys (and their revocation surviving a
 restart), metrics, info, TLS, and a clean SIGTERM — against a real `warren serve`."""
-import json
 import os
 import signal
 import stat
 import subprocess
-import tempfile
 
 import pytest
 

@@ -15,8 +15,8 @@ import urllib.parse
 import pytest
 import websockets
 
-from warren_harness import (Daemon, assert_error, cleanup_sandboxes, create_sandbox, daemon_rss_bytes,
-                            destroy_sandbox, exec_, shared_images)
+from warren_harness import (assert_error, create_sandbox, daemon_rss_bytes, destroy_sandbox, exec_,
+                            module_daemon)
 
 IMAGE = "debian:bookworm"
 APP_PORT = 8000     # the app bound to 127.0.0.1: reached through the agent
@@ -26,11 +26,7 @@ APP = open(os.path.join(os.path.dirname(__file__), "port_proxy_app.py")).read()
 
 @pytest.fixture(scope="module")
 def d():
-    images = shared_images(("busybox:latest", IMAGE))
-    dm = Daemon(images=images, extra_args=["--default-image", IMAGE]).start()
-    yield dm
-    cleanup_sandboxes(dm)
-    dm.close()
+    yield from module_daemon(("busybox:latest", IMAGE), IMAGE)
 
 
 def start_app(d, sid, port=APP_PORT, bind="127.0.0.1"):

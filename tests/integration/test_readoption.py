@@ -5,7 +5,6 @@ import os
 import signal
 import time
 
-import pytest
 
 from warren_harness import assert_error, create_sandbox, destroy_sandbox, exec_, sandbox_state_json
 

@@ -11,8 +11,7 @@ import time
 import pytest
 import websockets
 
-from warren_harness import (Daemon, cleanup_sandboxes, create_sandbox, daemon_rss_bytes, destroy_sandbox,
-                            exec_, shared_images)
+from warren_harness import (create_sandbox, daemon_rss_bytes, destroy_sandbox, exec_, module_daemon)
 
 IMAGE = "debian:bookworm"
 MiB = 1024 * 1024
@@ -20,11 +19,7 @@ MiB = 1024 * 1024
 
 @pytest.fixture(scope="module")
 def d():
-    images = shared_images(("busybox:latest", IMAGE))
-    dm = Daemon(images=images, extra_args=["--default-image", IMAGE]).start()
-    yield dm
-    cleanup_sandboxes(dm)
-    dm.close()
+    yield from module_daemon(("busybox:latest", IMAGE), IMAGE)
 
 
 @pytest.fixture(scope="module")

@@ -262,3 +262,12 @@ def cleanup_sandboxes(d):
         status, resp, _ = d.request("DELETE", "/v1/sandboxes/" + sb["id"], timeout=60)
         if status not in (200, 404):
             print("warning: cannot destroy leftover sandbox %s: %s %s" % (sb["id"], status, resp))
+
+
+def module_daemon(images, default_image):
+    """Body of a module-scoped `d` fixture (`yield from module_daemon(...)`): a daemon over the
+    shared image cache, whose leftover sandboxes are destroyed before it stops."""
+    dm = Daemon(images=shared_images(images), extra_args=["--default-image", default_image]).start()
+    yield dm
+    cleanup_sandboxes(dm)
+    dm.close()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO, Callable, Dict, List, Optional, Union
+from typing import Any, BinaryIO, Callable, Dict, Optional, Union
 from urllib.parse import quote, urlencode
 
 from .errors import WarrenError, WarrenTimeoutError, error_from_response

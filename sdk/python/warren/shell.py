@@ -10,7 +10,7 @@ import ssl
 from typing import Any, Dict, Optional
 
 from . import _calls
-from ._loop import LoopThread
+from ._loop import BlockingSession
 from .errors import WarrenConnectionError, WarrenError, WarrenTimeoutError
 from .models import ExecResult
 
@@ -134,44 +134,24 @@ class AsyncShell(_WsSession):
         await super().close()
 
 
-class Shell:
+class Shell(BlockingSession):
     """The blocking face of AsyncShell: `with sb.shell() as sh: sh.run("echo $FOO").stdout`."""
 
     def __init__(self, api_url: str, api_key: Optional[str], sandbox_id: str,
                  verify: bool = True) -> None:
         _websockets()
-        self._loop = LoopThread("warren-shell")
-        self._shell = AsyncShell(api_url, api_key, sandbox_id, verify)
-        try:
-            self._loop.run(self._shell.open())
-        except BaseException:
-            self._loop.stop()
-            raise
+        super().__init__("warren-shell", AsyncShell(api_url, api_key, sandbox_id, verify))
 
     @property
     def closed(self) -> bool:
-        return self._shell.closed
+        return self._session.closed
 
     def run(self, command: str, timeout: Optional[float] = None) -> ExecResult:
         """See AsyncShell.run."""
         if self._loop.closed:
             raise WarrenError(_calls.SHELL_CLOSED, None, "shell_closed")
-        return self._loop.run(self._shell.run(command, timeout))
+        return self._loop.run(self._session.run(command, timeout))
 
     def close(self) -> None:
         """Ends the bash and its process group."""
-        if not self._loop.closed:
-            self._loop.run(self._shell.close())
-            self._loop.stop()
-
-    def __enter__(self) -> "Shell":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
+        super().close()

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Optional
 
 from . import _calls
-from ._loop import LoopThread
+from ._loop import BlockingSession
 from .errors import WarrenError, WarrenTimeoutError
 from .shell import _websockets, _WsSession, ws_connect
 
@@ -68,26 +68,20 @@ class AsyncWatch(_WsSession):
 
 
 
-class Watch:
+class Watch(BlockingSession):
     """The blocking face of AsyncWatch: `with sb.watch("/work") as w: ev = w.next(timeout=5)`;
     also iterable (`for ev in w:`)."""
 
     def __init__(self, api_url: str, api_key: Optional[str], sandbox_id: str, path: str,
                  recursive: bool, verify: bool = True) -> None:
         _websockets()
-        self._loop = LoopThread("warren-watch")
-        self._watch = AsyncWatch(api_url, api_key, sandbox_id, path, recursive, verify)
-        try:
-            self._loop.run(self._watch.open())
-        except BaseException:
-            self._loop.stop()
-            raise
+        super().__init__("warren-watch", AsyncWatch(api_url, api_key, sandbox_id, path, recursive, verify))
 
     def next(self, timeout: Optional[float] = None) -> WatchEvent:
         """See AsyncWatch.next."""
         if self._loop.closed:
             raise WarrenError("the watch is closed")
-        return self._loop.run(self._watch.next(timeout))
+        return self._loop.run(self._session.next(timeout))
 
     def __iter__(self) -> "Watch":
         return self
@@ -99,20 +93,3 @@ class Watch:
             raise
         except WarrenError as e:
             raise StopIteration from e
-
-    def close(self) -> None:
-        if not self._loop.closed:
-            self._loop.run(self._watch.close())
-            self._loop.stop()
-
-    def __enter__(self) -> "Watch":
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        try:
-            self.close()
-        except Exception:
-            pass
