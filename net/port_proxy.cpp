@@ -318,6 +318,8 @@ struct port_proxy::impl : std::enable_shared_from_this<port_proxy::impl> {
   std::mutex links_mu;
   std::unordered_map<std::string, actors::sandbox_link_ptr> links;
 
+  // The sandbox's link if it is cached and alive; null otherwise.
+  actors::sandbox_link_ptr cached_link(const std::string& id);
   void with_link(const std::string& id, std::function<void(expected<actors::sandbox_link_ptr>)> then);
   void serve(const exchange_ptr& ex, port_target t, actors::sandbox_link_ptr link);
 };
@@ -890,16 +892,18 @@ void bootstrap_auth(const exchange_ptr& ex, const port_target& t, const actors::
 
 }  // namespace
 
+actors::sandbox_link_ptr port_proxy::impl::cached_link(const std::string& id) {
+  std::lock_guard lk(links_mu);  // held for the lookup only: never while serving
+  auto it = links.find(id);
+  if (it == links.end()) return nullptr;
+  auto& l = it->second;
+  if (l->agent && l->agent->connected() && !(l->ports && l->ports->closed())) return l;
+  links.erase(it);
+  return nullptr;
+}
+
 void port_proxy::impl::with_link(const std::string& id, std::function<void(expected<actors::sandbox_link_ptr>)> then) {
-  {
-    std::lock_guard lk(links_mu);
-    auto it = links.find(id);
-    if (it != links.end()) {
-      auto& l = it->second;
-      if (l->agent && l->agent->connected() && !(l->ports && l->ports->closed())) return then(l);
-      links.erase(it);
-    }
-  }
+  if (auto l = cached_link(id)) return then(std::move(l));
   auto self = shared_from_this();
   node->port_link(id, [self, id, then = std::move(then)](expected<actors::sandbox_link_ptr> r) {
     if (r) {
@@ -964,6 +968,10 @@ bool port_proxy::handle(const exchange_ptr& ex) {
     return true;
   }
   auto t = std::move(**routed);
+  if (auto l = impl_->cached_link(t.sandbox_id)) {  // the common case: no callback to allocate
+    impl_->serve(ex, std::move(t), std::move(l));
+    return true;
+  }
   auto self = impl_;
   auto id = t.sandbox_id;
   impl_->with_link(id, [self, ex, t = std::move(t)](expected<actors::sandbox_link_ptr> l) mutable {
