@@ -18,6 +18,7 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <charconv>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -69,6 +70,24 @@ std::string_view strip_port(std::string_view h) {
   return c == std::string_view::npos ? h : h.substr(0, c);
 }
 
+// A lower-cased copy of a short string, on the stack (on the heap only when long).
+class lowered {
+ public:
+  explicit lowered(std::string_view s) {
+    char* out = s.size() <= sizeof small_ ? small_ : (big_.resize(s.size()), big_.data());
+    for (size_t i = 0; i < s.size(); ++i) out[i] = ascii_lower(s[i]);
+    view_ = std::string_view(out, s.size());
+  }
+  lowered(const lowered&) = delete;
+  lowered& operator=(const lowered&) = delete;
+  std::string_view view() const { return view_; }
+
+ private:
+  char small_[256];
+  std::string big_;
+  std::string_view view_;
+};
+
 error not_listening(const port_target& t) {
   return make_error(errc::bad_gateway, "no server is listening on port " + std::to_string(t.port) +
                                            " in sandbox " + t.sandbox_id);
@@ -90,8 +109,8 @@ std::string public_urls::port_url(const std::string& id, uint16_t port) const {
 
 std::optional<expected<port_target>> route_port_host(std::string_view host_in, std::string_view target,
                                                      std::string_view domain_in) {
-  auto host = ascii_lower(host_in);
-  auto domain = ascii_lower(domain_in);
+  lowered host_l(host_in), domain_l(domain_in);  // on every proxied request: no allocation
+  std::string_view host = host_l.view(), domain = domain_l.view();
   // The label in front of ".<domain>"; a Host with or without the port matches a domain
   // configured with or without it (a front proxy may rewrite either).
   std::string_view label;
@@ -410,10 +429,14 @@ class relay : public upstream_user, public response_sink, public std::enable_sha
   actors::port_counters* counters() const { return exp ? exp->counters.get() : nullptr; }
   // Pooled per event loop: a connection is reused on the thread it lives on.
   const std::string& key() {
-    if (key_.empty()) {
-      char loop[32];
-      std::snprintf(loop, sizeof loop, "@%p", static_cast<void*>(ex->io()));
-      key_ = tgt.sandbox_id + ":" + std::to_string(tgt.port) + loop;
+    if (key_.empty()) {  // "<id>:<port>@<loop address in hex>"
+      char num[24];
+      key_.reserve(tgt.sandbox_id.size() + 2 + 2 * sizeof num);
+      key_ += tgt.sandbox_id;
+      key_ += ':';
+      key_.append(num, std::to_chars(num, num + sizeof num, tgt.port).ptr);
+      key_ += '@';
+      key_.append(num, std::to_chars(num, num + sizeof num, reinterpret_cast<uintptr_t>(ex->io()), 16).ptr);
     }
     return key_;
   }
@@ -519,19 +542,20 @@ class relay : public upstream_user, public response_sink, public std::enable_sha
   }
 
   std::vector<std::pair<std::string, std::string>> client_headers(bool keep_upgrade) {
-    std::vector<std::string> listed;
+    std::vector<std::string> listed;  // fields named in Connection (lower-case)
     for (auto& [k, v] : parser_->fields)
       if (ascii_iequals(k, "connection"))
         for (auto& t : tokens(v)) listed.push_back(t);
     std::vector<std::pair<std::string, std::string>> out;
     for (auto& [k, v] : parser_->fields) {
-      auto n = ascii_lower(k);
-      if (keep_upgrade && (n == "upgrade" || n == "connection")) {
+      if (keep_upgrade && (ascii_iequals(k, "upgrade") || ascii_iequals(k, "connection"))) {
         out.emplace_back(k, v);
         continue;
       }
-      if (hop_by_hop(n) || n == "content-length" || n == "content-type" || n == "server") continue;
-      if (std::find(listed.begin(), listed.end(), n) != listed.end()) continue;
+      if (hop_by_hop(k) || ascii_iequals(k, "content-length") || ascii_iequals(k, "content-type") ||
+          ascii_iequals(k, "server"))
+        continue;
+      if (std::any_of(listed.begin(), listed.end(), [&k = k](auto& l) { return ascii_iequals(k, l); })) continue;
       out.emplace_back(k, v);
     }
     return out;
@@ -794,30 +818,42 @@ std::string cookie_without(std::string_view v, const std::string& name) {
 std::string request_head(const http_request& r, const port_target& t, const actors::sandbox_link& link,
                          const actors::exposure* exp, const std::string& scheme, relay::body_kind body,
                          bool upgrade) {
-  std::vector<std::string> listed;
+  // Built by appending into one string: this runs for every proxied request.
+  std::vector<std::string> listed;  // fields named in Connection: hop-by-hop too
   for (auto& [k, v] : r.headers)
     if (k == "connection")
       for (auto& tk : tokens(v)) listed.push_back(tk);
-  auto host = std::string(r.header("host"));
+  auto host = r.header("host");
   std::string h;
-  h.reserve(512);
-  h += r.method + " " + t.target + " HTTP/1.1\r\n";
+  size_t need = r.method.size() + t.target.size() + host.size() * 2 + r.remote_addr.size() * 2 + 160;
+  for (auto& [k, v] : r.headers) need += k.size() + v.size() + 4;
+  h.reserve(need);
+  auto line = [&h](std::string_view k, std::string_view v) {
+    h.append(k);
+    h += ": ";
+    h.append(v);
+    h += "\r\n";
+  };
+  h += r.method;
+  h += ' ';
+  h += t.target;
+  h += " HTTP/1.1\r\n";
   if (!link.mask_request_host.empty()) {
     auto masked = link.mask_request_host;
     for (size_t p; (p = masked.find("${PORT}")) != std::string::npos;) masked.replace(p, 7, std::to_string(t.port));
-    h += "host: " + masked + "\r\n";
+    line("host", masked);
   } else {
-    h += "host: " + host + "\r\n";
+    line("host", host);
   }
   std::string xff;
-  auto cookie_name = exposure_cookie_name(t.port);
   for (auto& [k, v] : r.headers) {
     if (hop_by_hop(k) || k == "host" || k == "content-length" || k == "expect" || k == "x-forwarded-host" ||
         k == "x-forwarded-proto" || k == "x-real-ip")
       continue;
-    if (std::find(listed.begin(), listed.end(), k) != listed.end()) continue;
+    if (!listed.empty() && std::find(listed.begin(), listed.end(), k) != listed.end()) continue;
     if (k == "x-forwarded-for") {
-      xff += (xff.empty() ? "" : ", ") + v;
+      if (!xff.empty()) xff += ", ";
+      xff += v;
       continue;
     }
     if (k == "authorization") {
@@ -829,23 +865,32 @@ std::string request_head(const http_request& r, const port_target& t, const acto
       }
     }
     if (k == "cookie") {
-      auto rest = cookie_without(v, cookie_name);
-      if (!rest.empty()) h += "cookie: " + rest + "\r\n";
+      auto rest = cookie_without(v, exposure_cookie_name(t.port));
+      if (!rest.empty()) line("cookie", rest);
       continue;
     }
-    h += k + ": " + v + "\r\n";
+    line(k, v);
   }
   if (!r.remote_addr.empty()) {
-    h += "x-forwarded-for: " + (xff.empty() ? r.remote_addr : xff + ", " + r.remote_addr) + "\r\n";
-    h += "x-real-ip: " + r.remote_addr + "\r\n";
+    h += "x-forwarded-for: ";
+    if (!xff.empty()) {
+      h += xff;
+      h += ", ";
+    }
+    h += r.remote_addr;
+    h += "\r\n";
+    line("x-real-ip", r.remote_addr);
   } else if (!xff.empty()) {
-    h += "x-forwarded-for: " + xff + "\r\n";
+    line("x-forwarded-for", xff);
   }
-  h += "x-forwarded-host: " + host + "\r\n";
-  h += "x-forwarded-proto: " + (r.tls ? std::string("https") : scheme) + "\r\n";
-  if (body == relay::body_kind::length) h += "content-length: " + std::string(r.header("content-length")) + "\r\n";
+  line("x-forwarded-host", host);
+  line("x-forwarded-proto", r.tls ? std::string_view("https") : std::string_view(scheme));
+  if (body == relay::body_kind::length) line("content-length", r.header("content-length"));
   if (body == relay::body_kind::chunked) h += "transfer-encoding: chunked\r\n";
-  if (upgrade) h += "connection: upgrade\r\nupgrade: " + std::string(r.header("upgrade")) + "\r\n";
+  if (upgrade) {
+    h += "connection: upgrade\r\n";
+    line("upgrade", r.header("upgrade"));
+  }
   h += "\r\n";
   return h;
 }

@@ -35,12 +35,12 @@ inline std::vector<std::string> tokens(std::string_view v) {
 }
 
 // RFC 9110 §7.6.1: connection-specific fields a proxy must not forward, plus what we set.
-// `name` is lower-case.
+// Field names are case-insensitive.
 inline bool hop_by_hop(std::string_view name) {
-  static const char* const names[] = {"connection", "keep-alive", "proxy-connection", "proxy-authenticate",
-                                      "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"};
-  for (auto* n : names)
-    if (name == n) return true;
+  static constexpr std::string_view names[] = {"connection", "keep-alive", "proxy-connection", "proxy-authenticate",
+                                               "proxy-authorization", "te", "trailer", "transfer-encoding", "upgrade"};
+  for (auto n : names)
+    if (ascii_iequals(name, n)) return true;
   return false;
 }
 
@@ -65,6 +65,7 @@ class response_parser : public boost::beast::http::basic_parser<false> {
     header_limit(64 * 1024);
     body_limit(boost::none);  // no cap: the body streams through
     eager(true);
+    fields.reserve(16);
     skip(head_request);  // a response to HEAD has no body whatever its Content-Length says
   }
 

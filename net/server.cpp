@@ -322,8 +322,8 @@ class session : public std::enable_shared_from_this<session<Stream>> {
   void finish(http_response r, const exchange_impl& ex) {
     bool reusable = ex.keep_alive && !srv_.draining && !body_pending_;
     bool bodyless = r.status == 204 || r.status == 304 || (r.status >= 100 && r.status < 200);
-    auto out = std::make_shared<std::pair<std::string, std::string>>();
-    auto& head = out->first;
+    auto& head = head_buf_;  // reused: its capacity stays with the connection
+    head.clear();
     head.reserve(160 + r.content_type.size() + r.headers.size() * 48);
     head += "HTTP/1.1 ";
     head += std::to_string(r.status);
@@ -346,9 +346,10 @@ class session : public std::enable_shared_from_this<session<Stream>> {
     if (!reusable) head += "Connection: close\r\n";
     head += "\r\n";
     // HEAD: the length of what GET would send, no body (RFC 9110 §9.3.2).
-    if (!bodyless && ex.req.method != "HEAD") out->second = std::move(r.body);
+    std::string body;
+    if (!bodyless && ex.req.method != "HEAD") body = std::move(r.body);
     log(ex, r.status, "");
-    std::array<asio::const_buffer, 2> bufs{asio::buffer(out->first), asio::buffer(out->second)};
+    std::array<asio::const_buffer, 2> bufs{asio::buffer(head), asio::buffer(body)};
     size_t sent = 0;
     if constexpr (is_plain<Stream>) {
       // Most responses fit the socket buffer: hand them to the kernel now, and go on without a
@@ -358,8 +359,10 @@ class session : public std::enable_shared_from_this<session<Stream>> {
       if (!sock.non_blocking()) sock.non_blocking(true, ec);
       if (!ec) sent = sock.write_some(bufs, ec);
       if (ec && ec != asio::error::would_block && ec != asio::error::try_again) return;  // the client is gone
-      if (sent == out->first.size() + out->second.size()) return after_response(reusable);
+      if (sent == head.size() + body.size()) return after_response(reusable);
     }
+    auto out = std::make_shared<std::pair<std::string, std::string>>(std::move(head_buf_), std::move(body));
+    bufs = {asio::buffer(out->first), asio::buffer(out->second)};
     beast::buffers_suffix<std::array<asio::const_buffer, 2>> rest(bufs);
     rest.consume(sent);
     asio::async_write(stream_, rest,
@@ -521,6 +524,7 @@ class session : public std::enable_shared_from_this<session<Stream>> {
     auto& hr = ex->req;
     hr.method = std::string(req.method_string());
     hr.target = std::string(req.target());
+    hr.headers.reserve(16);
     for (auto& f : req) {
       std::string name(f.name_string());
       for (auto& c : name) c = ascii_lower(c);
@@ -678,6 +682,7 @@ class session : public std::enable_shared_from_this<session<Stream>> {
   bool waiting_ = false, idle_armed_ = false;
   std::string peer_;  // the client's address
   bool peer_known_ = false;
+  std::string head_buf_;  // the head of the response being written (finish)
   Stream stream_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::empty_body>> hparser_;
