@@ -241,6 +241,45 @@ class raw_session : public raw_conn, public std::enable_shared_from_this<raw_ses
 };
 
 // ---------------------------------------------------------------------------------------------
+// A request as Beast parses it (Beast does the parsing and the RFC 9112 checks: framing,
+// smuggling, limits), written straight into an http_request: no Beast field container in
+// between. After the head, the same parser reads the body: whole (collect) or a piece per read.
+class request_reader : public http::basic_parser<true> {
+ public:
+  http_request req;
+  bool expects_continue = false;
+  std::string body;  // collect: the body so far; pieces: what the last read parsed
+
+  request_reader() { req.headers.reserve(16); }
+
+ private:
+  void on_request_impl(http::verb, beast::string_view method, beast::string_view target, int,
+                       beast::error_code&) override {
+    req.method.assign(method.data(), method.size());
+    req.target.assign(target.data(), target.size());
+  }
+  void on_response_impl(int, beast::string_view, int, beast::error_code&) override {}
+  void on_field_impl(http::field f, beast::string_view name, beast::string_view value, beast::error_code&) override {
+    std::string n(name.size(), '\0');
+    for (size_t i = 0; i < name.size(); ++i) n[i] = ascii_lower(name[i]);
+    req.headers.emplace_back(std::move(n), std::string(value.data(), value.size()));
+    if (f == http::field::expect && beast::iequals(value, "100-continue")) expects_continue = true;
+  }
+  void on_header_impl(beast::error_code&) override {}
+  void on_body_init_impl(const boost::optional<std::uint64_t>&, beast::error_code&) override {}
+  std::size_t on_body_impl(beast::string_view b, beast::error_code&) override {
+    body.append(b.data(), b.size());
+    return b.size();
+  }
+  void on_chunk_header_impl(std::uint64_t, beast::string_view, beast::error_code&) override {}
+  std::size_t on_chunk_body_impl(std::uint64_t, beast::string_view b, beast::error_code&) override {
+    body.append(b.data(), b.size());
+    return b.size();
+  }
+  void on_finish_impl(beast::error_code&) override {}
+};
+
+// ---------------------------------------------------------------------------------------------
 // One HTTP connection. Stream is beast::tcp_stream or beast::ssl_stream<beast::tcp_stream>.
 template <class Stream>
 class session : public std::enable_shared_from_this<session<Stream>> {
@@ -266,13 +305,13 @@ class session : public std::enable_shared_from_this<session<Stream>> {
     if (!body_pending_) return done();
     // The header parser ran without a limit (routes differ); a declared length is checked here,
     // before a byte of the body is read. A chunked body is checked as it arrives.
-    if (auto n = hparser_->content_length(); n && *n > limit)
+    if (auto n = reader_->content_length(); n && *n > limit)
       return ex->respond(error_response(make_error(
           errc::payload_too_large, "request body exceeds " + std::to_string(limit) + " bytes")));
     expect_continue([self = this->shared_from_this(), ex, limit, done = std::move(done)] {
-      self->sparser_.emplace(std::move(*self->hparser_));
-      self->sparser_->body_limit(limit);
-      http::async_read(self->stream_, self->buffer_, *self->sparser_,
+      self->reader_->body_limit(limit);
+      self->reader_->eager(true);
+      http::async_read(self->stream_, self->buffer_, *self->reader_,
                        [self, ex, limit, done](beast::error_code ec, size_t) {
                          if (ec == http::error::body_limit) {
                            self->body_pending_ = true;  // unread: linger so the 413 is seen
@@ -281,7 +320,7 @@ class session : public std::enable_shared_from_this<session<Stream>> {
                          }
                          if (ec) return self->broken(ex);
                          self->body_pending_ = false;
-                         ex->req.body = std::move(self->sparser_->get().body());
+                         ex->req.body = std::move(self->reader_->body);
                          done();
                        });
     });
@@ -289,30 +328,28 @@ class session : public std::enable_shared_from_this<session<Stream>> {
 
   void read_chunk(std::shared_ptr<exchange_impl> ex, std::function<void(expected<std::string>)> done) {
     if (!body_pending_) return done(std::string());
-    if (!bparser_) {
+    if (!streaming_body_) {
       return expect_continue([self = this->shared_from_this(), ex, done = std::move(done)]() mutable {
-        self->bparser_.emplace(std::move(*self->hparser_));
-        self->bparser_->body_limit(boost::none);  // uploads are streamed, not held: no cap
+        self->streaming_body_ = true;
+        self->reader_->body_limit(boost::none);  // uploads are streamed, not held: no cap
+        self->reader_->eager(true);
         // Beast reads only as much as the buffer's free capacity (512 bytes at first): give it
         // room, or a streamed upload crawls through the daemon in 512-byte reads.
         self->buffer_.reserve(256 * 1024);
         self->read_chunk(ex, std::move(done));
       });
     }
-    auto buf = std::make_shared<std::array<char, 256 * 1024>>();
-    bparser_->get().body().data = buf->data();
-    bparser_->get().body().size = buf->size();
-    http::async_read_some(stream_, buffer_, *bparser_,
-                          [self = this->shared_from_this(), ex, buf, done = std::move(done)](beast::error_code ec, size_t) mutable {
-                            if (ec == http::error::need_buffer) ec = {};
+    reader_->body.clear();
+    http::async_read_some(stream_, buffer_, *reader_,
+                          [self = this->shared_from_this(), ex, done = std::move(done)](beast::error_code ec, size_t) mutable {
                             if (ec) {
                               done(make_error(errc::bad_request, "request body: " + ec.message()));
                               return self->broken(ex);
                             }
-                            size_t n = buf->size() - self->bparser_->get().body().size;
-                            if (self->bparser_->is_done()) self->body_pending_ = false;
-                            if (n == 0 && self->body_pending_) return self->read_chunk(ex, std::move(done));
-                            done(std::string(buf->data(), n));
+                            if (self->reader_->is_done()) self->body_pending_ = false;
+                            if (self->reader_->body.empty() && self->body_pending_)
+                              return self->read_chunk(ex, std::move(done));
+                            done(std::exchange(self->reader_->body, {}));
                           });
   }
 
@@ -441,7 +478,12 @@ class session : public std::enable_shared_from_this<session<Stream>> {
     log(*ex, 101, " websocket");  // long-lived: a drain does not wait for it
     beast::get_lowest_layer(stream_).expires_never();
     auto ws = std::make_shared<ws_session<Stream>>(std::move(stream_), max_message);
-    ws->accept(hparser_->release(), std::move(on_open));
+    http::request<http::empty_body> req;  // what Beast's handshake checks, from the parsed request
+    req.version(11);
+    req.method_string(ex->req.method);
+    req.target(ex->req.target);
+    for (auto& [k, v] : ex->req.headers) req.insert(k, v);
+    ws->accept(std::move(req), std::move(on_open));
   }
 
   void take_over(std::shared_ptr<exchange_impl> ex, std::string head,
@@ -501,15 +543,13 @@ class session : public std::enable_shared_from_this<session<Stream>> {
   }
 
   void do_read() {
-    hparser_.emplace();
-    sparser_.reset();
-    bparser_.reset();
-    streaming_ = writing_ = ended_ = stream_dead_ = false;
+    reader_.emplace();
+    streaming_ = writing_ = ended_ = stream_dead_ = streaming_body_ = false;
     body_pending_ = false;
-    hparser_->header_limit(static_cast<uint32_t>(srv_.opts.max_header_bytes));
-    hparser_->body_limit(boost::none);  // each route sets its own when it reads the body
+    reader_->header_limit(static_cast<uint32_t>(srv_.opts.max_header_bytes));
+    reader_->body_limit(boost::none);  // each route sets its own when it reads the body
     wait_for_request();
-    http::async_read_header(stream_, buffer_, *hparser_,
+    http::async_read_header(stream_, buffer_, *reader_,
                             beast::bind_front_handler(&session::on_header, this->shared_from_this()));
   }
 
@@ -519,17 +559,9 @@ class session : public std::enable_shared_from_this<session<Stream>> {
         ec == asio::error::eof || ec == asio::ssl::error::stream_truncated)
       return close();
     if (ec) return reject(ec);
-    auto& req = hparser_->get();
     auto ex = std::make_shared<exchange_impl>(this->shared_from_this());
     auto& hr = ex->req;
-    hr.method = std::string(req.method_string());
-    hr.target = std::string(req.target());
-    hr.headers.reserve(16);
-    for (auto& f : req) {
-      std::string name(f.name_string());
-      for (auto& c : name) c = ascii_lower(c);
-      hr.headers.emplace_back(std::move(name), std::string(f.value()));
-    }
+    hr = std::move(reader_->req);
     hr.tls = !is_plain<Stream>;
     if (!peer_known_) {  // once per connection, not per request
       beast::error_code aec;
@@ -538,8 +570,8 @@ class session : public std::enable_shared_from_this<session<Stream>> {
       peer_known_ = true;
     }
     hr.remote_addr = peer_;
-    ex->keep_alive = req.keep_alive();
-    body_pending_ = !hparser_->is_done();
+    ex->keep_alive = reader_->keep_alive();
+    body_pending_ = !reader_->is_done();
     ++srv_.in_flight;
     waiting_ = false;  // the handler may take a while (exec): no idle timeout now
     if (!split_target(hr.target, hr.path, hr.query)) {
@@ -551,9 +583,7 @@ class session : public std::enable_shared_from_this<session<Stream>> {
 
   // 100-continue (RFC 9110 §10.1.1): a client that asked waits for it before sending the body.
   void expect_continue(std::function<void()> then) {
-    auto& req = hparser_->get();
-    auto it = req.find(http::field::expect);
-    if (it == req.end() || !beast::iequals(it->value(), "100-continue")) return then();
+    if (!reader_->expects_continue) return then();
     auto msg = std::make_shared<std::string>("HTTP/1.1 100 Continue\r\n\r\n");
     asio::async_write(stream_, asio::buffer(*msg), [self = this->shared_from_this(), msg, then](beast::error_code ec, size_t) {
       if (ec) return self->close();
@@ -685,9 +715,8 @@ class session : public std::enable_shared_from_this<session<Stream>> {
   std::string head_buf_;  // the head of the response being written (finish)
   Stream stream_;
   beast::flat_buffer buffer_;
-  std::optional<http::request_parser<http::empty_body>> hparser_;
-  std::optional<http::request_parser<http::string_body>> sparser_;
-  std::optional<http::request_parser<http::buffer_body>> bparser_;
+  std::optional<request_reader> reader_;  // the current request: head, then body
+  bool streaming_body_ = false;           // read_chunk has started on the body
   bool body_pending_ = false;
   size_t drained_ = 0;
   // streamed response state
