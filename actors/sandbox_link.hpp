@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <ctime>
 #include <map>
 #include <memory>
 #include <string>
@@ -21,10 +22,17 @@ struct activity {
   std::atomic<int64_t> last_ns{now_ns()};
   std::atomic<int> open_streams{0};
 
-  void touch() { last_ns.store(now_ns(), std::memory_order_relaxed); }
+  // Called several times per proxied request, from every I/O thread: the clock is the coarse
+  // one (a few ms of resolution is plenty for idle timeouts in seconds) and the shared value is
+  // written only when it changed, so the threads do not fight over its cache line.
+  void touch() {
+    auto n = now_ns();
+    if (last_ns.load(std::memory_order_relaxed) != n) last_ns.store(n, std::memory_order_relaxed);
+  }
   static int64_t now_ns() {
-    return std::chrono::duration_cast<std::chrono::nanoseconds>(
-               std::chrono::steady_clock::now().time_since_epoch()).count();
+    timespec ts{};
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
   }
 };
 

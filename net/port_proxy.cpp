@@ -251,7 +251,7 @@ struct pool : std::enable_shared_from_this<pool> {
         got = std::move(u);
         break;
       }
-      if (q.empty()) idle.erase(it);
+      // An emptied queue stays (put refills it without allocating); put prunes empty ones.
     }
     for (auto& s : stale) s->kill();
     return got;
@@ -261,6 +261,8 @@ struct pool : std::enable_shared_from_this<pool> {
     std::shared_ptr<upstream> evicted;
     {
       std::lock_guard lk(mu);
+      if (idle.size() > 1024)  // bounded: drop the queues of ports no longer in use
+        std::erase_if(idle, [](auto& kv) { return kv.second.empty(); });
       auto& q = idle[u->key];
       u->idle_since = steady::now();
       u->reused = true;
@@ -279,7 +281,6 @@ struct pool : std::enable_shared_from_this<pool> {
     if (it == idle.end()) return;
     auto& q = it->second;
     q.erase(std::remove(q.begin(), q.end(), u), q.end());
-    if (q.empty()) idle.erase(it);
   }
 };
 
@@ -362,7 +363,7 @@ class relay : public upstream_user, public response_sink, public std::enable_sha
   bool upgrade = false;
 
   void start() {
-    busy_ = std::make_unique<actors::stream_guard>(link->act);
+    busy_.emplace(link->act);
     if (auto c = counters()) {
       c->requests.fetch_add(1, std::memory_order_relaxed);
       c->open_connections.fetch_add(1, std::memory_order_relaxed);
@@ -572,13 +573,11 @@ class relay : public upstream_user, public response_sink, public std::enable_sha
 
   void whole_response() {
     auto& p = *parser_;
-    auto& r = whole_resp_;
-    r.status = p.status;
-    r.content_type.clear();
+    std::string_view ctype;
     for (auto& [k, v] : p.fields)
-      if (ascii_iequals(k, "content-type")) r.content_type = v;
-    r.headers = client_headers(false);
-    r.body = std::move(whole_body_);
+      if (ascii_iequals(k, "content-type")) ctype = v;
+    // Aggregate-initialized: no default content type built only to be replaced.
+    whole_resp_.emplace(http_response{p.status, std::string(ctype), std::move(whole_body_), client_headers(false)});
   }
 
   void start_response() {
@@ -629,7 +628,7 @@ class relay : public upstream_user, public response_sink, public std::enable_sha
     if (finished_.exchange(true)) return;
     if (whole_) {
       response_started_ = true;
-      ex->respond(std::move(whole_resp_));
+      ex->respond(std::move(*whole_resp_));
     } else {
       ex->end();
     }
@@ -761,13 +760,13 @@ class relay : public upstream_user, public response_sink, public std::enable_sha
   std::shared_ptr<upstream> up_;
   std::shared_ptr<raw_conn> raw_;
   std::string pending_;  // sandbox bytes after the 101, before the client connection is ours
-  std::unique_ptr<actors::stream_guard> busy_;
+  std::optional<actors::stream_guard> busy_;
   std::optional<response_parser> parser_;  // upstream callbacks only
   std::string carry_;                      // upstream callbacks only: bytes the parser has not taken
   bool whole_ = false;                     // upstream callbacks only: collecting a small response
   std::string whole_body_;
   std::string key_;  // the pool key, see key()
-  http_response whole_resp_;
+  std::optional<http_response> whole_resp_;
   bool tunnel_ = false, response_started_ = false;
   std::atomic<bool> response_done_{false}, request_done_{false}, up_eof_{false}, reusable_{false};
   bool reused_ = false, got_bytes_ = false;
@@ -963,7 +962,6 @@ void port_proxy::impl::with_link(const std::string& id, std::function<void(expec
 
 void port_proxy::impl::serve(const exchange_ptr& ex, port_target t, actors::sandbox_link_ptr link) {
   auto& req = ex->request();
-  link->act->touch();
   std::shared_ptr<const actors::exposure> exp = link->ports ? link->ports->find(t.port) : nullptr;
   if (exp && exp->auth) {
     auto q = t.target.find('?');
