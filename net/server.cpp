@@ -549,11 +549,35 @@ class session : public std::enable_shared_from_this<session<Stream>> {
     reader_->header_limit(static_cast<uint32_t>(srv_.opts.max_header_bytes));
     reader_->body_limit(boost::none);  // each route sets its own when it reads the body
     wait_for_request();
-    http::async_read_header(stream_, buffer_, *reader_,
-                            beast::bind_front_handler(&session::on_header, this->shared_from_this()));
+    parse_head();
   }
 
-  void on_header(beast::error_code ec, size_t) {
+  // The request head: what is buffered is parsed first (the client may have sent it already);
+  // then one read at a time until Beast's parser has the whole head. This is
+  // http::async_read_header without its layers of composed operations: it runs per request.
+  void parse_head() {
+    if (buffer_.size() > 0) {
+      beast::error_code ec;
+      buffer_.consume(reader_->put(buffer_.data(), ec));
+      if (ec && ec != http::error::need_more) return on_header(ec);
+      if (reader_->is_header_done()) return on_header({});
+    }
+    auto space = buffer_.prepare(beast::read_size(buffer_, 65536));
+    auto on_read = [self = this->shared_from_this()](beast::error_code ec, size_t n) {
+      if (ec == asio::error::eof) {
+        if (!self->reader_->got_some()) return self->on_header(http::error::end_of_stream);
+        self->reader_->put_eof(ec);
+        return self->on_header(ec ? ec : beast::error_code(http::error::partial_message));
+      }
+      if (ec) return self->on_header(ec);
+      self->buffer_.commit(n);
+      self->parse_head();
+    };
+    if constexpr (is_plain<Stream>) stream_.socket().async_read_some(space, std::move(on_read));
+    else stream_.async_read_some(space, std::move(on_read));
+  }
+
+  void on_header(beast::error_code ec) {
     if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
         ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
         ec == asio::error::eof || ec == asio::ssl::error::stream_truncated)
