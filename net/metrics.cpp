@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 #include <algorithm>
+#include <atomic>
 #include <sstream>
 
 namespace warren::net {
@@ -21,13 +22,17 @@ std::string label(std::string_view v) {  // escape per the text format
 void metrics::observe(std::string_view method, std::string_view route, int status, double ms) {
   static constexpr std::string_view known[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"};
   if (std::find(std::begin(known), std::end(known), method) == std::end(known)) method = "OTHER";
-  std::lock_guard lk(mu_);
+  static std::atomic<size_t> next_slot{0};
+  thread_local size_t slot = next_slot++ % shard_count;
+  auto& sh = shards_[slot];
+  std::lock_guard lk(sh.mu);
   auto key = std::tuple<std::string_view, std::string_view, int>(method, route, status);
-  auto it = requests_.find(key);
-  if (it == requests_.end()) it = requests_.emplace(std::tuple<std::string, std::string, int>(method, route, status), 0).first;
+  auto it = sh.requests.find(key);
+  if (it == sh.requests.end())
+    it = sh.requests.emplace(std::tuple<std::string, std::string, int>(method, route, status), 0).first;
   ++it->second;
-  auto lt = latency_.find(route);
-  if (lt == latency_.end()) lt = latency_.emplace(std::string(route), histogram{}).first;
+  auto lt = sh.latency.find(route);
+  if (lt == sh.latency.end()) lt = sh.latency.emplace(std::string(route), histogram{}).first;
   auto& h = lt->second;
   for (size_t i = 0; i < bounds_ms.size(); ++i)
     if (ms <= bounds_ms[i]) ++h.buckets[i];
@@ -36,17 +41,28 @@ void metrics::observe(std::string_view method, std::string_view route, int statu
 }
 
 std::string metrics::render(const std::string& gauges_json) const {
+  std::map<std::tuple<std::string, std::string, int>, uint64_t> requests;  // the shards added up
+  std::map<std::string, histogram> latency;
+  for (auto& sh : shards_) {
+    std::lock_guard lk(sh.mu);
+    for (auto& [k, n] : sh.requests) requests[k] += n;
+    for (auto& [route, h] : sh.latency) {
+      auto& t = latency[route];
+      for (size_t i = 0; i < bounds_ms.size(); ++i) t.buckets[i] += h.buckets[i];
+      t.count += h.count;
+      t.sum_ms += h.sum_ms;
+    }
+  }
   std::ostringstream o;
   {
-    std::lock_guard lk(mu_);
     o << "# HELP warren_http_requests_total HTTP requests served, by method, route and status.\n"
          "# TYPE warren_http_requests_total counter\n";
-    for (auto& [k, n] : requests_)
+    for (auto& [k, n] : requests)
       o << "warren_http_requests_total{method=\"" << label(std::get<0>(k)) << "\",route=\""
         << label(std::get<1>(k)) << "\",status=\"" << std::get<2>(k) << "\"} " << n << "\n";
     o << "# HELP warren_http_request_duration_seconds Time from request read to response queued.\n"
          "# TYPE warren_http_request_duration_seconds histogram\n";
-    for (auto& [route, h] : latency_) {
+    for (auto& [route, h] : latency) {
       for (size_t i = 0; i < bounds_ms.size(); ++i)
         o << "warren_http_request_duration_seconds_bucket{route=\"" << label(route) << "\",le=\""
           << bounds_ms[i] / 1000.0 << "\"} " << h.buckets[i] << "\n";

@@ -26,11 +26,17 @@ class metrics {
     uint64_t count = 0;
     double sum_ms = 0;
   };
-  mutable std::mutex mu_;
-  // Transparent comparators: a lookup with string_views allocates nothing (the common case:
-  // the series exists).
-  std::map<std::tuple<std::string, std::string, int>, uint64_t, std::less<>> requests_;
-  std::map<std::string, histogram, std::less<>> latency_;
+  // One shard per thread (by a thread's slot): the I/O threads count without sharing a lock or
+  // a cache line; render() adds the shards up.
+  struct alignas(64) shard {
+    mutable std::mutex mu;
+    // Transparent comparators: a lookup with string_views allocates nothing (the common case:
+    // the series exists).
+    std::map<std::tuple<std::string, std::string, int>, uint64_t, std::less<>> requests;
+    std::map<std::string, histogram, std::less<>> latency;
+  };
+  static constexpr size_t shard_count = 16;
+  std::array<shard, shard_count> shards_;
 };
 
 }  // namespace warren::net
