@@ -18,6 +18,8 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <array>
+#include <atomic>
 #include <charconv>
 #include <deque>
 #include <map>
@@ -223,22 +225,30 @@ struct upstream : std::enable_shared_from_this<upstream> {
   void idle_ended();
 };
 
-// Idle keep-alive connections per sandbox port.
+// Idle keep-alive connections per sandbox port and event loop. Sharded by key (a key names the
+// loop): the I/O threads take and return connections without sharing a lock.
 struct pool : std::enable_shared_from_this<pool> {
   size_t max_idle;
   std::chrono::seconds idle_timeout;
-  std::mutex mu;
-  std::unordered_map<std::string, std::deque<std::shared_ptr<upstream>>> idle;
+  struct alignas(64) shard {
+    std::mutex mu;
+    std::unordered_map<std::string, std::deque<std::shared_ptr<upstream>>> idle;
+  };
+  static constexpr size_t shard_count = 16;
+  std::array<shard, shard_count> shards;
 
   pool(size_t m, std::chrono::seconds t) : max_idle(m), idle_timeout(t) {}
+
+  shard& shard_of(const std::string& key) { return shards[std::hash<std::string>{}(key) % shard_count]; }
 
   std::shared_ptr<upstream> take(const std::string& key) {
     std::vector<std::shared_ptr<upstream>> stale;
     std::shared_ptr<upstream> got;
     {
-      std::lock_guard lk(mu);
-      auto it = idle.find(key);
-      if (it == idle.end()) return nullptr;
+      auto& sh = shard_of(key);
+      std::lock_guard lk(sh.mu);
+      auto it = sh.idle.find(key);
+      if (it == sh.idle.end()) return nullptr;
       auto& q = it->second;
       auto now = steady::now();
       while (!q.empty()) {
@@ -260,10 +270,11 @@ struct pool : std::enable_shared_from_this<pool> {
   void put(std::shared_ptr<upstream> u) {
     std::shared_ptr<upstream> evicted;
     {
-      std::lock_guard lk(mu);
-      if (idle.size() > 1024)  // bounded: drop the queues of ports no longer in use
-        std::erase_if(idle, [](auto& kv) { return kv.second.empty(); });
-      auto& q = idle[u->key];
+      auto& sh = shard_of(u->key);
+      std::lock_guard lk(sh.mu);
+      if (sh.idle.size() > 1024)  // bounded: drop the queues of ports no longer in use
+        std::erase_if(sh.idle, [](auto& kv) { return kv.second.empty(); });
+      auto& q = sh.idle[u->key];
       u->idle_since = steady::now();
       u->reused = true;
       q.push_back(std::move(u));
@@ -276,9 +287,10 @@ struct pool : std::enable_shared_from_this<pool> {
   }
 
   void forget(const std::shared_ptr<upstream>& u) {
-    std::lock_guard lk(mu);
-    auto it = idle.find(u->key);
-    if (it == idle.end()) return;
+    auto& sh = shard_of(u->key);
+    std::lock_guard lk(sh.mu);
+    auto it = sh.idle.find(u->key);
+    if (it == sh.idle.end()) return;
     auto& q = it->second;
     q.erase(std::remove(q.begin(), q.end(), u), q.end());
   }
@@ -335,8 +347,19 @@ struct port_proxy::impl : std::enable_shared_from_this<port_proxy::impl> {
   std::shared_ptr<pool> idle;
   std::shared_ptr<const port_upstream_env> env;
 
-  std::mutex links_mu;
-  std::unordered_map<std::string, actors::sandbox_link_ptr> links;
+  // Links by sandbox id, one cache per thread slot (like the metrics): the I/O threads look up
+  // without sharing a lock. A miss asks the node and fills the asking thread's cache.
+  struct alignas(64) link_cache {
+    std::mutex mu;
+    std::unordered_map<std::string, actors::sandbox_link_ptr> links;
+  };
+  static constexpr size_t link_caches = 16;
+  std::array<link_cache, link_caches> caches;
+  static size_t thread_slot() {
+    static std::atomic<size_t> next{0};
+    thread_local size_t slot = next++ % link_caches;
+    return slot;
+  }
 
   // The sandbox's link if it is cached and alive; null otherwise.
   actors::sandbox_link_ptr cached_link(const std::string& id);
@@ -937,24 +960,26 @@ void bootstrap_auth(const exchange_ptr& ex, const port_target& t, const actors::
 }  // namespace
 
 actors::sandbox_link_ptr port_proxy::impl::cached_link(const std::string& id) {
-  std::lock_guard lk(links_mu);  // held for the lookup only: never while serving
-  auto it = links.find(id);
-  if (it == links.end()) return nullptr;
+  auto& c = caches[thread_slot()];
+  std::lock_guard lk(c.mu);  // held for the lookup only: never while serving
+  auto it = c.links.find(id);
+  if (it == c.links.end()) return nullptr;
   auto& l = it->second;
   if (l->agent && l->agent->connected() && !(l->ports && l->ports->closed())) return l;
-  links.erase(it);
+  c.links.erase(it);
   return nullptr;
 }
 
 void port_proxy::impl::with_link(const std::string& id, std::function<void(expected<actors::sandbox_link_ptr>)> then) {
   if (auto l = cached_link(id)) return then(std::move(l));
   auto self = shared_from_this();
-  node->port_link(id, [self, id, then = std::move(then)](expected<actors::sandbox_link_ptr> r) {
+  node->port_link(id, [self, id, slot = thread_slot(), then = std::move(then)](expected<actors::sandbox_link_ptr> r) {
     if (r) {
-      std::lock_guard lk(self->links_mu);
-      if (self->links.size() > 4096)  // bounded: forget the links of sandboxes that are gone
-        std::erase_if(self->links, [](auto& kv) { return !kv.second->agent || !kv.second->agent->connected(); });
-      self->links[id] = *r;
+      auto& c = self->caches[slot];
+      std::lock_guard lk(c.mu);
+      if (c.links.size() > 256)  // bounded: forget the links of sandboxes that are gone
+        std::erase_if(c.links, [](auto& kv) { return !kv.second->agent || !kv.second->agent->connected(); });
+      c.links[id] = *r;
     }
     then(std::move(r));
   });
