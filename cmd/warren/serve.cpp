@@ -8,6 +8,7 @@
 #include <spdlog/spdlog.h>
 
 #include <fcntl.h>
+#include <malloc.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -110,6 +111,11 @@ bool split_listen(const std::string& l, std::string& host, uint16_t& port) {
 }  // namespace
 
 int serve_main(std::vector<std::string> args) {
+  // Large transient buffers (a 16 MiB exec output and its JSON, file chunks) go straight to mmap
+  // and back to the kernel when freed. glibc's default threshold adapts upwards after the first
+  // large free, after which such buffers stay in the heap arenas and the daemon's RSS depends
+  // on allocation history rather than on what it holds.
+  mallopt(M_MMAP_THRESHOLD, 1 << 20);
   warren_config cfg;
   if (auto err = cfg.load(args); !err.empty()) {
     std::cerr << "warren serve: " << err << "\n";
