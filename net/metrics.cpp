@@ -1,9 +1,9 @@
 // net/metrics.cpp — Prometheus text rendering.
 #include "net/metrics.hpp"
+#include "core/thread_slot.hpp"
 
 #include <nlohmann/json.hpp>
 #include <algorithm>
-#include <atomic>
 #include <sstream>
 
 namespace warren::net {
@@ -22,9 +22,7 @@ std::string label(std::string_view v) {  // escape per the text format
 void metrics::observe(std::string_view method, std::string_view route, int status, double ms) {
   static constexpr std::string_view known[] = {"GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "CONNECT", "TRACE"};
   if (std::find(std::begin(known), std::end(known), method) == std::end(known)) method = "OTHER";
-  static std::atomic<size_t> next_slot{0};
-  thread_local size_t slot = next_slot++ % shard_count;
-  auto& sh = shards_[slot];
+  auto& sh = shards_[thread_slot() % shard_count];
   std::lock_guard lk(sh.mu);
   auto key = std::tuple<std::string_view, std::string_view, int>(method, route, status);
   auto it = sh.requests.find(key);

@@ -28,6 +28,7 @@
 
 #include "core/ascii.hpp"
 #include "core/ids.hpp"
+#include "core/thread_slot.hpp"
 #include "net/port_upstream.hpp"
 #include "vmm/agent/client.hpp"
 
@@ -181,7 +182,7 @@ struct pool;
 // Reused across requests.
 struct upstream : std::enable_shared_from_this<upstream> {
   std::shared_ptr<port_upstream> ps;
-  std::string key;  // pool key: "<id>:<port>"
+  std::string key;  // pool key: "<id>:<port>@<loop>" (relay::key)
   std::weak_ptr<pool> home;
   bool reused = false;
   steady::time_point idle_since = steady::now();
@@ -355,15 +356,12 @@ struct port_proxy::impl : std::enable_shared_from_this<port_proxy::impl> {
   };
   static constexpr size_t link_caches = 16;
   std::array<link_cache, link_caches> caches;
-  static size_t thread_slot() {
-    static std::atomic<size_t> next{0};
-    thread_local size_t slot = next++ % link_caches;
-    return slot;
-  }
+  link_cache& my_cache() { return caches[thread_slot() % link_caches]; }
 
   // The sandbox's link if it is cached and alive; null otherwise.
   actors::sandbox_link_ptr cached_link(const std::string& id);
-  void with_link(const std::string& id, std::function<void(expected<actors::sandbox_link_ptr>)> then);
+  // After a cache miss: asks the node, caches the answer for the calling thread, then `then`.
+  void fetch_link(const std::string& id, std::function<void(expected<actors::sandbox_link_ptr>)> then);
   void serve(const exchange_ptr& ex, port_target t, actors::sandbox_link_ptr link);
 };
 
@@ -960,7 +958,7 @@ void bootstrap_auth(const exchange_ptr& ex, const port_target& t, const actors::
 }  // namespace
 
 actors::sandbox_link_ptr port_proxy::impl::cached_link(const std::string& id) {
-  auto& c = caches[thread_slot()];
+  auto& c = my_cache();
   std::lock_guard lk(c.mu);  // held for the lookup only: never while serving
   auto it = c.links.find(id);
   if (it == c.links.end()) return nullptr;
@@ -970,12 +968,11 @@ actors::sandbox_link_ptr port_proxy::impl::cached_link(const std::string& id) {
   return nullptr;
 }
 
-void port_proxy::impl::with_link(const std::string& id, std::function<void(expected<actors::sandbox_link_ptr>)> then) {
-  if (auto l = cached_link(id)) return then(std::move(l));
+void port_proxy::impl::fetch_link(const std::string& id, std::function<void(expected<actors::sandbox_link_ptr>)> then) {
   auto self = shared_from_this();
-  node->port_link(id, [self, id, slot = thread_slot(), then = std::move(then)](expected<actors::sandbox_link_ptr> r) {
+  node->port_link(id, [self, id, &cache = my_cache(), then = std::move(then)](expected<actors::sandbox_link_ptr> r) {
     if (r) {
-      auto& c = self->caches[slot];
+      auto& c = cache;
       std::lock_guard lk(c.mu);
       if (c.links.size() > 256)  // bounded: forget the links of sandboxes that are gone
         std::erase_if(c.links, [](auto& kv) { return !kv.second->agent || !kv.second->agent->connected(); });
@@ -1042,7 +1039,7 @@ bool port_proxy::handle(const exchange_ptr& ex) {
   }
   auto self = impl_;
   auto id = t.sandbox_id;
-  impl_->with_link(id, [self, ex, t = std::move(t)](expected<actors::sandbox_link_ptr> l) mutable {
+  impl_->fetch_link(id, [self, ex, t = std::move(t)](expected<actors::sandbox_link_ptr> l) mutable {
     if (!l) return ex->respond(error_response(l.err()));
     self->serve(ex, std::move(t), *l);
   });

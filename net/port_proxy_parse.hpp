@@ -23,11 +23,7 @@ inline std::vector<std::string> tokens(std::string_view v) {
     auto t = v.substr(0, c);
     while (!t.empty() && (t.front() == ' ' || t.front() == '\t')) t.remove_prefix(1);
     while (!t.empty() && (t.back() == ' ' || t.back() == '\t')) t.remove_suffix(1);
-    if (!t.empty()) {
-      std::string item(t);
-      for (auto& ch : item) ch = ascii_lower(ch);
-      out.push_back(std::move(item));
-    }
+    if (!t.empty()) out.push_back(ascii_lower(t));
     if (c == std::string_view::npos) break;
     v.remove_prefix(c + 1);
   }

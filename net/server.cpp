@@ -260,9 +260,8 @@ class request_reader : public http::basic_parser<true> {
   }
   void on_response_impl(int, beast::string_view, int, beast::error_code&) override {}
   void on_field_impl(http::field f, beast::string_view name, beast::string_view value, beast::error_code&) override {
-    std::string n(name.size(), '\0');
-    for (size_t i = 0; i < name.size(); ++i) n[i] = ascii_lower(name[i]);
-    req.headers.emplace_back(std::move(n), std::string(value.data(), value.size()));
+    req.headers.emplace_back(ascii_lower(std::string_view(name.data(), name.size())),
+                             std::string(value.data(), value.size()));
     if (f == http::field::expect && beast::iequals(value, "100-continue")) expects_continue = true;
   }
   void on_header_impl(beast::error_code&) override {}

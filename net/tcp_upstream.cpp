@@ -1,6 +1,6 @@
 // net/tcp_upstream.cpp — the port proxy's direct TCP connection to a sandbox (tcp_upstream.hpp).
-// Everything runs on the loop's one thread; public calls from elsewhere are queued onto it. Never blocks, never buffers more
-// than one read.
+// Everything runs on the loop's one thread; public calls from elsewhere are queued onto it.
+// Never blocks, never buffers more than one read.
 #include "net/tcp_upstream.hpp"
 
 #include <boost/asio/connect.hpp>
@@ -29,79 +29,77 @@ class tcp_conn final : public tcp_upstream, public std::enable_shared_from_this<
       : ex_(io.get_executor()), sock_(io), timer_(io), cb_(std::make_shared<callbacks>(std::move(cb))) {}
 
   void start(tcp::endpoint ep, std::chrono::milliseconds timeout) {
-    auto self = shared_from_this();
-    asio::dispatch(ex_, [self, ep, timeout] {
-      self->timer_.expires_after(timeout);
-      self->timer_.async_wait([self](boost::system::error_code ec) {
+    on_loop([ep, timeout](tcp_conn& c) {
+      c.timer_.expires_after(timeout);
+      c.timer_.async_wait([self = c.shared_from_this()](boost::system::error_code ec) {
         if (!ec && self->phase_ == phase::connecting) {
           self->timed_out_ = true;
           boost::system::error_code ig;
           self->sock_.close(ig);  // the connect completes with operation_aborted
         }
       });
-      self->sock_.async_connect(ep, [self](boost::system::error_code ec) { self->on_connect(ec); });
+      c.sock_.async_connect(ep, [self = c.shared_from_this()](boost::system::error_code ec) { self->on_connect(ec); });
     });
   }
 
   void write(std::string data, std::function<void(status)> done) override {
-    auto self = shared_from_this();
-    asio::dispatch(ex_, [self, d = std::move(data), done = std::move(done)]() mutable {
-      if (self->phase_ == phase::closed) {
+    on_loop([d = std::move(data), done = std::move(done)](tcp_conn& c) mutable {
+      if (c.phase_ == phase::closed) {
         if (done) done(make_error(errc::bad_gateway, "the connection is closed"));
         return;
       }
-      self->queue_.push_back({std::move(d), std::move(done)});
-      self->pump_writes();
+      c.queue_.push_back({std::move(d), std::move(done)});
+      c.pump_writes();
     });
   }
 
   void shutdown_write() override {
-    auto self = shared_from_this();
-    asio::dispatch(ex_, [self] {
-      self->shutdown_queued_ = true;
-      self->pump_writes();
+    on_loop([](tcp_conn& c) {
+      c.shutdown_queued_ = true;
+      c.pump_writes();
     });
   }
 
   void pause_output() override {
-    auto self = shared_from_this();
-    asio::dispatch(ex_, [self] { self->paused_ = true; });
+    on_loop([](tcp_conn& c) { c.paused_ = true; });
   }
 
   void resume_output() override {
-    auto self = shared_from_this();
-    asio::dispatch(ex_, [self] {
-      self->paused_ = false;
-      self->pump_reads();
+    on_loop([](tcp_conn& c) {
+      c.paused_ = false;
+      c.pump_reads();
     });
   }
 
   void cancel() override {
-    auto self = shared_from_this();
-    asio::dispatch(ex_, [self] {
-      self->close_now();
-    });
+    on_loop([](tcp_conn& c) { c.close_now(); });
   }
 
   void abort(error why) override {
-    auto self = shared_from_this();
-    asio::dispatch(ex_, [self, why = std::move(why)] {
-      if (self->phase_ == phase::connecting) {
-        self->abort_why_ = why.message;
+    on_loop([why = std::move(why)](tcp_conn& c) {
+      if (c.phase_ == phase::connecting) {
+        c.abort_why_ = why.message;
         boost::system::error_code ig;
-        self->sock_.close(ig);  // the connect completes with operation_aborted
+        c.sock_.close(ig);  // the connect completes with operation_aborted
         return;
       }
-      if (self->phase_ != phase::open) return;
-      auto cb = self->cb_;
-      self->close_now();
+      if (c.phase_ != phase::open) return;
+      auto cb = c.cb_;
+      c.close_now();
       if (cb && cb->on_close) cb->on_close(why);
     });
   }
 
-
-
  private:
+  enum class phase { connecting, open, closed };
+
+  // Runs `f(*this)` on the loop: inline when called there, queued from any other thread. The
+  // connection stays alive until it has run.
+  template <class F>
+  void on_loop(F f) {
+    asio::dispatch(ex_, [self = shared_from_this(), f = std::move(f)]() mutable { f(*self); });
+  }
+
   std::vector<pending_write> take_unsent() {
     // A write in flight keeps its buffer until its handler runs (it then fails it).
     std::vector<pending_write> out;
@@ -113,7 +111,6 @@ class tcp_conn final : public tcp_upstream, public std::enable_shared_from_this<
     std::reverse(out.begin(), out.end());
     return out;
   }
-  enum class phase { connecting, open, closed };
 
   void on_connect(boost::system::error_code ec) {
     timer_.cancel();
