@@ -38,6 +38,7 @@ namespace http = boost::beast::http;
 using json = nlohmann::json;
 using steady = std::chrono::steady_clock;
 using namespace proxy_detail;  // tokens, hop_by_hop, response_parser (port_proxy_parse.hpp)
+using namespace std::string_view_literals;  // appending "x"sv needs no strlen: on every request
 
 namespace {
 
@@ -367,18 +368,21 @@ struct port_proxy::impl : std::enable_shared_from_this<port_proxy::impl> {
 
 namespace {
 
+enum class body_kind { none, length, chunked };  // of a request, as it goes to the sandbox
+
+std::string request_head(const http_request& r, const port_target& t, const actors::sandbox_link& link,
+                         const actors::exposure* exp, const std::string& scheme, body_kind body, bool upgrade);
+
 // One proxied request (and, after a 101, its tunnel).
 class relay : public upstream_user, public response_sink, public std::enable_shared_from_this<relay> {
  public:
-  enum class body_kind { none, length, chunked };
 
   exchange_ptr ex;
   port_target tgt;
   actors::sandbox_link_ptr link;
   std::shared_ptr<const actors::exposure> exp;  // null: the port has no exposure
-  std::shared_ptr<pool> idle;
-  std::shared_ptr<const port_upstream_env> env;
-  std::string head;  // the serialized request head for the sandbox
+  std::shared_ptr<port_proxy::impl> proxy;  // one reference for its pool, env and options
+  std::string head;  // the serialized request head for the sandbox; moved out by the first write
   body_kind body = body_kind::none;
   bool head_request = false;
   bool upgrade = false;
@@ -390,7 +394,7 @@ class relay : public upstream_user, public response_sink, public std::enable_sha
       c->open_connections.fetch_add(1, std::memory_order_relaxed);
     }
     request_done_ = body == body_kind::none;
-    std::shared_ptr<upstream> u = upgrade ? nullptr : idle->take(key());
+    std::shared_ptr<upstream> u = upgrade ? nullptr : proxy->idle->take(key());
     connect(std::move(u));
     if (body != body_kind::none && !finished_.load()) pump_body();
   }
@@ -476,7 +480,7 @@ class relay : public upstream_user, public response_sink, public std::enable_sha
   // Everything the upstream's callbacks touch is in place before a new connection starts:
   // they may fire on another thread at once (a refused connect, a sandbox going away).
   void connect(std::shared_ptr<upstream> pooled) {
-    auto u = pooled ? pooled : upstream::make(*env, *link, tgt.port, key(), idle);
+    auto u = pooled ? pooled : upstream::make(*proxy->env, *link, tgt.port, key(), proxy->idle);
     if (!u) {
       finished_.store(true);
       ex->respond(error_response(gone()));
@@ -490,8 +494,11 @@ class relay : public upstream_user, public response_sink, public std::enable_sha
       up_ = u;
     }
     u->attach(shared_from_this());
+    if (head.empty())  // a retry: the first attempt took the head
+      head = request_head(ex->request(), tgt, *link, exp.get(), proxy->opts.urls.scheme, body, upgrade);
     if (auto c = counters()) c->bytes_in.fetch_add(head.size(), std::memory_order_relaxed);
-    u->ps->write(head);
+    u->ps->write(std::move(head));
+    head.clear();  // moved-from: empty, so a retry rebuilds it
     if (!pooled) u->ps->start(ex->io());
   }
 
@@ -705,7 +712,7 @@ class relay : public upstream_user, public response_sink, public std::enable_sha
       u->detach();
       if (reuse && !u->is_dead() && u->worth_keeping()) {
         if (paused_.load()) u->ps->resume_output();
-        idle->put(u);
+        proxy->idle->put(u);
       } else {
         u->kill();
       }
@@ -802,7 +809,7 @@ std::string presented_token(const http_request& r, uint16_t port) {
   if (a.size() > 7 && ascii_iequals(a.substr(0, 7), "bearer ")) return std::string(trim(a.substr(7)));
   auto name = exposure_cookie_name(port);
   for (auto& [k, v] : r.headers) {
-    if (k != "cookie") continue;
+    if (k != "cookie"sv) continue;
     std::string_view s = v;
     while (!s.empty()) {
       auto sc = s.find(';');
@@ -836,12 +843,11 @@ std::string cookie_without(std::string_view v, const std::string& name) {
 // The request head the sandbox sees (RFC 9110 §7.6: hop-by-hop fields dropped, forwarding
 // fields added, Warren credentials removed).
 std::string request_head(const http_request& r, const port_target& t, const actors::sandbox_link& link,
-                         const actors::exposure* exp, const std::string& scheme, relay::body_kind body,
-                         bool upgrade) {
+                         const actors::exposure* exp, const std::string& scheme, body_kind body, bool upgrade) {
   // Built by appending into one string: this runs for every proxied request.
   std::vector<std::string> listed;  // fields named in Connection: hop-by-hop too
   for (auto& [k, v] : r.headers)
-    if (k == "connection")
+    if (k == "connection"sv)
       for (auto& tk : tokens(v)) listed.push_back(tk);
   auto host = r.header("host");
   std::string h;
@@ -850,14 +856,14 @@ std::string request_head(const http_request& r, const port_target& t, const acto
   h.reserve(need);
   auto line = [&h](std::string_view k, std::string_view v) {
     h.append(k);
-    h += ": ";
+    h += ": "sv;
     h.append(v);
-    h += "\r\n";
+    h += "\r\n"sv;
   };
   h += r.method;
   h += ' ';
   h += t.target;
-  h += " HTTP/1.1\r\n";
+  h += " HTTP/1.1\r\n"sv;
   if (!link.mask_request_host.empty()) {
     auto masked = link.mask_request_host;
     for (size_t p; (p = masked.find("${PORT}")) != std::string::npos;) masked.replace(p, 7, std::to_string(t.port));
@@ -867,16 +873,16 @@ std::string request_head(const http_request& r, const port_target& t, const acto
   }
   std::string xff;
   for (auto& [k, v] : r.headers) {
-    if (hop_by_hop(k) || k == "host" || k == "content-length" || k == "expect" || k == "x-forwarded-host" ||
-        k == "x-forwarded-proto" || k == "x-real-ip")
+    if (hop_by_hop(k) || k == "host"sv || k == "content-length"sv || k == "expect"sv || k == "x-forwarded-host"sv ||
+        k == "x-forwarded-proto"sv || k == "x-real-ip"sv)
       continue;
     if (!listed.empty() && std::find(listed.begin(), listed.end(), k) != listed.end()) continue;
-    if (k == "x-forwarded-for") {
+    if (k == "x-forwarded-for"sv) {
       if (!xff.empty()) xff += ", ";
       xff += v;
       continue;
     }
-    if (k == "authorization") {
+    if (k == "authorization"sv) {
       auto a = trim(v);
       if (a.size() > 7 && ascii_iequals(a.substr(0, 7), "bearer ")) {
         auto tok = trim(a.substr(7));
@@ -884,7 +890,7 @@ std::string request_head(const http_request& r, const port_target& t, const acto
         if (exp && exp->auth && exp->accepts(tok)) continue;         // this port's token
       }
     }
-    if (k == "cookie") {
+    if (k == "cookie"sv) {
       auto rest = cookie_without(v, exposure_cookie_name(t.port));
       if (!rest.empty()) line("cookie", rest);
       continue;
@@ -892,44 +898,44 @@ std::string request_head(const http_request& r, const port_target& t, const acto
     line(k, v);
   }
   if (!r.remote_addr.empty()) {
-    h += "x-forwarded-for: ";
+    h += "x-forwarded-for: "sv;
     if (!xff.empty()) {
       h += xff;
-      h += ", ";
+      h += ", "sv;
     }
     h += r.remote_addr;
-    h += "\r\n";
+    h += "\r\n"sv;
     line("x-real-ip", r.remote_addr);
   } else if (!xff.empty()) {
     line("x-forwarded-for", xff);
   }
   line("x-forwarded-host", host);
   line("x-forwarded-proto", r.tls ? std::string_view("https") : std::string_view(scheme));
-  if (body == relay::body_kind::length) line("content-length", r.header("content-length"));
-  if (body == relay::body_kind::chunked) h += "transfer-encoding: chunked\r\n";
+  if (body == body_kind::length) line("content-length", r.header("content-length"));
+  if (body == body_kind::chunked) h += "transfer-encoding: chunked\r\n"sv;
   if (upgrade) {
-    h += "connection: upgrade\r\n";
+    h += "connection: upgrade\r\n"sv;
     line("upgrade", r.header("upgrade"));
   }
-  h += "\r\n";
+  h += "\r\n"sv;
   return h;
 }
 
 bool wants_upgrade(const http_request& r) {
   if (r.header("upgrade").empty()) return false;
   for (auto& [k, v] : r.headers)
-    if (k == "connection")
+    if (k == "connection"sv)
       for (auto& t : tokens(v))
-        if (t == "upgrade") return true;
+        if (t == "upgrade"sv) return true;
   return false;
 }
 
-relay::body_kind body_of(const http_request& r) {
+body_kind body_of(const http_request& r) {
   for (auto& [k, v] : r.headers)
-    if (k == "transfer-encoding") return relay::body_kind::chunked;
+    if (k == "transfer-encoding"sv) return body_kind::chunked;
   auto cl = r.header("content-length");
-  if (!cl.empty() && cl != "0") return relay::body_kind::length;
-  return relay::body_kind::none;
+  if (!cl.empty() && cl != "0") return body_kind::length;
+  return body_kind::none;
 }
 
 // GET <prefix>/__warren/auth?token=...&next=/path: the browser_url. Sets the cookie, 302 to next.
@@ -997,10 +1003,9 @@ void port_proxy::impl::serve(const exchange_ptr& ex, port_target t, actors::sand
   r->ex = ex;
   r->link = link;
   r->exp = exp;
-  r->idle = idle;
-  r->env = env;
+  r->proxy = shared_from_this();
   r->upgrade = wants_upgrade(req);
-  r->body = r->upgrade ? relay::body_kind::none : body_of(req);
+  r->body = r->upgrade ? body_kind::none : body_of(req);
   r->head_request = req.method == "HEAD";
   r->head = request_head(req, t, *link, exp.get(), opts.urls.scheme, r->body, r->upgrade);
   r->tgt = std::move(t);

@@ -5,6 +5,7 @@
 #include "net/server.hpp"
 #include "core/ascii.hpp"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <deque>
@@ -369,12 +370,16 @@ class session : public std::enable_shared_from_this<session<Stream>> {
     head.append(reason.data(), reason.size());
     head += "\r\nServer: warren/" WARREN_VERSION "\r\n";
     auto field = [&head](std::string_view k, std::string_view v) {
-      // A value with CR or LF would split the head (response splitting): never written.
-      if (k.find_first_of("\r\n:") != std::string_view::npos || v.find_first_of("\r\n") != std::string_view::npos) return;
+      // A value with CR or LF would split the head (response splitting): never written. (One
+      // pass per string: find_first_of("\r\n") would call memchr once per character.)
+      auto splits = [](std::string_view s, bool colon) {
+        return std::any_of(s.begin(), s.end(), [colon](char c) { return c == '\r' || c == '\n' || (colon && c == ':'); });
+      };
+      if (splits(k, true) || splits(v, false)) return;
       head.append(k);
-      head += ": ";
+      head.append(": ", 2);
       head.append(v);
-      head += "\r\n";
+      head.append("\r\n", 2);
     };
     if (!r.content_type.empty()) field("Content-Type", r.content_type);
     for (auto& [k, v] : r.headers) field(k, v);
@@ -563,7 +568,7 @@ class session : public std::enable_shared_from_this<session<Stream>> {
     }
     auto space = buffer_.prepare(beast::read_size(buffer_, 65536));
     auto on_read = [self = this->shared_from_this()](beast::error_code ec, size_t n) {
-      if (ec == asio::error::eof) {
+      if (ec && ec == asio::error::eof) {  // `ec &&` first: comparing codes costs, success is the rule
         if (!self->reader_->got_some()) return self->on_header(http::error::end_of_stream);
         self->reader_->put_eof(ec);
         return self->on_header(ec ? ec : beast::error_code(http::error::partial_message));
@@ -577,11 +582,13 @@ class session : public std::enable_shared_from_this<session<Stream>> {
   }
 
   void on_header(beast::error_code ec) {
-    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
-        ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
-        ec == asio::error::eof || ec == asio::ssl::error::stream_truncated)
-      return close();
-    if (ec) return reject(ec);
+    if (ec) {
+      if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+          ec == asio::error::operation_aborted || ec == asio::error::connection_reset ||
+          ec == asio::error::eof || ec == asio::ssl::error::stream_truncated)
+        return close();
+      return reject(ec);
+    }
     auto ex = std::make_shared<exchange_impl>(this->shared_from_this());
     auto& hr = ex->req;
     hr = std::move(reader_->req);
@@ -809,10 +816,13 @@ class session<Stream>::exchange_impl : public exchange, public std::enable_share
  private:
   template <class F>
   void on_strand(F f) {
-    auto s = s_;
-    auto self = this->shared_from_this();
     // Inline when already on the connection's loop (the proxy's upstream callbacks, most
     // handlers); queued from any other thread. The loop's single thread is what serializes.
+    // The inline case is checked here rather than left to asio::dispatch: that would wrap `f`
+    // in a type-erased function object first, on every proxied response.
+    if (s_->loop().get_executor().running_in_this_thread()) return f(*s_, this->shared_from_this());
+    auto s = s_;
+    auto self = this->shared_from_this();
     asio::dispatch(s->stream().get_executor(), [s, self, f = std::move(f)]() mutable { f(*s, self); });
   }
   std::shared_ptr<session> s_;

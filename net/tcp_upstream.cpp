@@ -97,7 +97,9 @@ class tcp_conn final : public tcp_upstream, public std::enable_shared_from_this<
   // connection stays alive until it has run.
   template <class F>
   void on_loop(F f) {
-    asio::dispatch(ex_, [self = shared_from_this(), f = std::move(f)]() mutable { f(*self); });
+    auto self = shared_from_this();
+    if (ex_.running_in_this_thread()) return f(*self);  // what dispatch would do, minus its fence
+    asio::dispatch(ex_, [self = std::move(self), f = std::move(f)]() mutable { f(*self); });
   }
 
   std::vector<pending_write> take_unsent() {
@@ -198,7 +200,7 @@ class tcp_conn final : public tcp_upstream, public std::enable_shared_from_this<
     sock_.async_read_some(asio::buffer(buf_), [self](boost::system::error_code ec, size_t n) {
       self->reading_ = false;
       if (self->phase_ != phase::open) return;
-      if (ec == asio::error::eof) {
+      if (ec && ec == asio::error::eof) {  // `ec &&` first: success skips the comparison
         self->eof_ = true;
         if (auto cb = self->cb_; cb && cb->on_eof) cb->on_eof();
         return self->maybe_closed();

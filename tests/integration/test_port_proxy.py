@@ -379,6 +379,54 @@ def test_keep_alive_to_the_client_and_pooled_connections_to_the_sandbox(d, sb, p
     assert len(set(peers[1:])) == 1, peers
 
 
+# A server that answers the first request on each connection (keep-alive) and drops the
+# connection, unanswered, when a second one arrives on it: what a server with a short keep-alive
+# timeout does when a request crosses its close. The body echoes the request head it got.
+DROPPER = r"""
+import socket, sys, threading
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind((sys.argv[2], int(sys.argv[1])))
+s.listen(64)
+def serve(c):
+    buf, n = b"", 0
+    while True:
+        while b"\r\n\r\n" not in buf:
+            d = c.recv(65536)
+            if not d:
+                return c.close()
+            buf += d
+        head, _, buf = buf.partition(b"\r\n\r\n")
+        n += 1
+        if n > 1:
+            return c.close()
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(head) + head)
+while True:
+    threading.Thread(target=serve, args=(s.accept()[0],), daemon=True).start()
+"""
+
+
+def test_a_pooled_connection_the_server_drops_is_retried_on_a_new_one(d, sb, port):
+    p = port + 10  # 8010 on loopback (via the agent), 8011 on all interfaces (direct)
+    exec_(d, sb, "cat > /srv/dropper.py", stdin=DROPPER)
+    exec_(d, sb, "(setsid nohup python3 /srv/dropper.py %d %s > /tmp/dropper-%d.log 2>&1 &)"
+          % (p, "0.0.0.0" if port == DIRECT_PORT else "127.0.0.1", p))
+    c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=30)
+    try:
+        deadline = time.time() + 20
+        while proxied(d, sb, "GET", "/ready", port=p)[0] != 200:
+            assert time.time() < deadline, exec_(d, sb, "cat /tmp/dropper-%d.log" % p)
+            time.sleep(0.2)
+        for i in range(4):  # from the second on, the pooled connection is dropped: a new one answers
+            s, got, _ = proxied(d, sb, "GET", "/r%d?q=%d" % (i, i), conn=c, port=p)
+            assert s == 200, got
+            head = got.decode().lower()
+            assert head.startswith("get /r%d?q=%d http/1.1\r\n" % (i, i)), head
+            assert "x-forwarded-host: %d-%s" % (p, sb) in head, head  # the whole head, again
+    finally:
+        c.close()
+
+
 # --- exposures ---------------------------------------------------------------------------------------
 
 def expose(d, sid, port, auth=True):
