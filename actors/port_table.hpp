@@ -52,13 +52,24 @@ class port_table {
     auto it = by_port_.find(port);
     return it == by_port_.end() ? nullptr : it->second;
   }
+  // Every exposure, and the version it is as of (read the version first: a change in between
+  // only makes the copy look older than it is, and the reader then copies again).
+  std::map<uint16_t, std::shared_ptr<const exposure>> exposures() const {
+    std::lock_guard lk(mu_);
+    return by_port_;
+  }
+  // Bumped by every change to the exposures (and by close). The port proxy keeps a copy per
+  // I/O thread and checks it with this one load per request: no lock, no written cache line.
+  uint64_t version() const { return version_.load(std::memory_order_acquire); }
   void put(std::shared_ptr<const exposure> e) {
     std::lock_guard lk(mu_);
     by_port_[e->port] = std::move(e);
+    version_.fetch_add(1, std::memory_order_release);
   }
   void erase(uint16_t port) {
     std::lock_guard lk(mu_);
     by_port_.erase(port);
+    version_.fetch_add(1, std::memory_order_release);
   }
   // False if the table is already closed (then the caller must not open anything).
   bool track(std::weak_ptr<closable> c) {
@@ -79,6 +90,7 @@ class port_table {
       std::lock_guard lk(mu_);
       by_port_.clear();
       closed_.store(true);
+      version_.fetch_add(1, std::memory_order_release);
       cut.swap(tracked_);
     }
     for (auto& w : cut)
@@ -92,6 +104,7 @@ class port_table {
   std::atomic<bool> closed_{false};
   std::vector<std::weak_ptr<closable>> tracked_;
   size_t purge_at_ = 64;
+  alignas(64) std::atomic<uint64_t> version_{0};  // its own cache line: the lock's writes do not touch it
 };
 
 }  // namespace warren::actors

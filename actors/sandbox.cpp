@@ -201,7 +201,7 @@ void on_tick(self_ptr self) {
   auto& st = self->state;
   if (st.destroying || !st.inst) return;
   auto now = activity::now_ns();
-  if (st.act->open_streams.load() > 0) st.act->touch();
+  if (st.act->busy()) st.act->touch();
   if (auto u = st.env.driver->stats(*st.inst)) {
     // A sandbox whose processes use CPU is busy, not idle (long agent jobs must survive).
     if (u->cpu_usage_ns > st.last_cpu_ns + 5'000'000 && st.last_cpu_ns != 0) st.act->touch();

@@ -3,6 +3,8 @@
 // activity clock the sandbox actor reads for its idle timeout. No CAF, no Beast in here.
 #pragma once
 
+#include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <ctime>
@@ -11,6 +13,7 @@
 #include <string>
 
 #include "actors/port_table.hpp"
+#include "core/thread_slot.hpp"
 
 namespace warren::agent { class client; }
 
@@ -21,6 +24,20 @@ namespace warren::actors {
 struct activity {
   std::atomic<int64_t> last_ns{now_ns()};
   std::atomic<int> open_streams{0};
+  // Streams counted per thread slot (local_stream_guard): the proxy's I/O threads each count on
+  // their own cache line.
+  static constexpr size_t stream_slots = 16;
+  struct alignas(64) slot_count {
+    std::atomic<int> n{0};
+  };
+  std::array<slot_count, stream_slots> slot_streams;
+
+  // Is any stream open (which counts as activity)?
+  bool busy() const {
+    if (open_streams.load(std::memory_order_relaxed) > 0) return true;
+    return std::any_of(slot_streams.begin(), slot_streams.end(),
+                       [](const slot_count& s) { return s.n.load(std::memory_order_relaxed) > 0; });
+  }
 
   // Called several times per proxied request, from every I/O thread: the clock is the coarse
   // one (a few ms of resolution is plenty for idle timeouts in seconds) and the shared value is
@@ -46,6 +63,26 @@ class stream_guard {
 
  private:
   std::shared_ptr<activity> a_;
+};
+
+// A stream_guard for the port proxy's hot path: it counts on the calling thread's slot, and
+// holds no reference (whoever holds the guard keeps the activity alive, through the link).
+class local_stream_guard {
+ public:
+  explicit local_stream_guard(activity& a) : a_(a), slot_(thread_slot() % activity::stream_slots) {
+    a_.slot_streams[slot_].n.fetch_add(1, std::memory_order_relaxed);
+    a_.touch();
+  }
+  ~local_stream_guard() {
+    a_.touch();
+    a_.slot_streams[slot_].n.fetch_sub(1, std::memory_order_relaxed);  // the slot it counted on
+  }
+  local_stream_guard(const local_stream_guard&) = delete;
+  local_stream_guard& operator=(const local_stream_guard&) = delete;
+
+ private:
+  activity& a_;
+  size_t slot_;
 };
 
 struct sandbox_link {

@@ -21,6 +21,7 @@
 #include <array>
 #include <atomic>
 #include <charconv>
+#include <ctime>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -51,6 +52,14 @@ std::string_view trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
   while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
   return s;
+}
+
+// CLOCK_MONOTONIC at its coarse resolution (a few ms, no clock-source read): steady_clock's
+// clock, for pool ages measured in seconds on every request.
+steady::time_point coarse_now() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return steady::time_point(std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec));
 }
 
 bool all_digits(std::string_view s) {
@@ -186,12 +195,12 @@ struct upstream : std::enable_shared_from_this<upstream> {
   std::string key;  // pool key: "<id>:<port>@<loop>" (relay::key)
   std::weak_ptr<pool> home;
   bool reused = false;
-  steady::time_point idle_since = steady::now();
-  steady::time_point opened = steady::now();
+  steady::time_point idle_since = coarse_now();
+  steady::time_point opened = coarse_now();
 
   // A connection through the agent is reused only for a short while: the server may have
   // rebound to the sandbox's address meanwhile, and new connections then go direct.
-  bool worth_keeping() const { return ps->direct() || steady::now() - opened < agent_reuse_for; }
+  bool worth_keeping() const { return ps->direct() || coarse_now() - opened < agent_reuse_for; }
 
   std::mutex mu;
   std::shared_ptr<upstream_user> user;
@@ -252,7 +261,7 @@ struct pool : std::enable_shared_from_this<pool> {
       auto it = sh.idle.find(key);
       if (it == sh.idle.end()) return nullptr;
       auto& q = it->second;
-      auto now = steady::now();
+      auto now = coarse_now();
       while (!q.empty()) {
         auto u = std::move(q.back());
         q.pop_back();
@@ -277,7 +286,7 @@ struct pool : std::enable_shared_from_this<pool> {
       if (sh.idle.size() > 1024)  // bounded: drop the queues of ports no longer in use
         std::erase_if(sh.idle, [](auto& kv) { return kv.second.empty(); });
       auto& q = sh.idle[u->key];
-      u->idle_since = steady::now();
+      u->idle_since = coarse_now();
       u->reused = true;
       q.push_back(std::move(u));
       if (q.size() > max_idle) {
@@ -343,6 +352,32 @@ std::shared_ptr<upstream> upstream::make(const port_upstream_env& env, const act
 
 // ---- the proxy ----------------------------------------------------------------------------------
 
+// A sandbox as the requests of one thread see it: its link, and its exposures as of
+// `ports_version`. One per (thread slot, sandbox), never changed once made (a change to the
+// exposures makes a new one): the relays of a thread share its reference count, so a request
+// writes no cache line that another I/O thread also writes (not the link's, not the table's lock).
+struct local_link {
+  actors::sandbox_link_ptr link;
+  uint64_t ports_version = 0;
+  std::map<uint16_t, std::shared_ptr<const actors::exposure>> exposures;
+
+  static std::shared_ptr<const local_link> make(actors::sandbox_link_ptr l) {
+    auto ll = std::make_shared<local_link>();
+    if (l->ports) {
+      ll->ports_version = l->ports->version();  // first: see port_table::exposures
+      ll->exposures = l->ports->exposures();
+    }
+    ll->link = std::move(l);
+    return ll;
+  }
+  bool current() const { return !link->ports || link->ports->version() == ports_version; }
+  const actors::exposure* find(uint16_t port) const {
+    auto it = exposures.find(port);
+    return it == exposures.end() ? nullptr : it->second.get();
+  }
+};
+using local_link_ptr = std::shared_ptr<const local_link>;
+
 struct port_proxy::impl : std::enable_shared_from_this<port_proxy::impl> {
   std::shared_ptr<actors::node_api> node;
   options opts;
@@ -353,17 +388,17 @@ struct port_proxy::impl : std::enable_shared_from_this<port_proxy::impl> {
   // without sharing a lock. A miss asks the node and fills the asking thread's cache.
   struct alignas(64) link_cache {
     std::mutex mu;
-    std::unordered_map<std::string, actors::sandbox_link_ptr> links;
+    std::unordered_map<std::string, local_link_ptr> links;
   };
   static constexpr size_t link_caches = 16;
   std::array<link_cache, link_caches> caches;
   link_cache& my_cache() { return caches[thread_slot() % link_caches]; }
 
   // The sandbox's link if it is cached and alive; null otherwise.
-  actors::sandbox_link_ptr cached_link(const std::string& id);
+  local_link_ptr cached_link(const std::string& id);
   // After a cache miss: asks the node, caches the answer for the calling thread, then `then`.
-  void fetch_link(const std::string& id, std::function<void(expected<actors::sandbox_link_ptr>)> then);
-  void serve(const exchange_ptr& ex, port_target t, actors::sandbox_link_ptr link);
+  void fetch_link(const std::string& id, std::function<void(expected<local_link_ptr>)> then);
+  void serve(const exchange_ptr& ex, port_target t, local_link_ptr ll);
 };
 
 namespace {
@@ -379,8 +414,9 @@ class relay : public upstream_user, public response_sink, public std::enable_sha
 
   exchange_ptr ex;
   port_target tgt;
-  actors::sandbox_link_ptr link;
-  std::shared_ptr<const actors::exposure> exp;  // null: the port has no exposure
+  local_link_ptr ll;                       // keeps the link, and so `exp` and the activity, alive
+  const actors::sandbox_link* link = nullptr;  // ll->link
+  const actors::exposure* exp = nullptr;   // null: the port has no exposure
   std::shared_ptr<port_proxy::impl> proxy;  // one reference for its pool, env and options
   std::string head;  // the serialized request head for the sandbox; moved out by the first write
   body_kind body = body_kind::none;
@@ -388,7 +424,7 @@ class relay : public upstream_user, public response_sink, public std::enable_sha
   bool upgrade = false;
 
   void start() {
-    busy_.emplace(link->act);
+    busy_.emplace(*link->act);
     if (auto c = counters()) {
       c->requests.fetch_add(1, std::memory_order_relaxed);
       c->open_connections.fetch_add(1, std::memory_order_relaxed);
@@ -495,7 +531,7 @@ class relay : public upstream_user, public response_sink, public std::enable_sha
     }
     u->attach(shared_from_this());
     if (head.empty())  // a retry: the first attempt took the head
-      head = request_head(ex->request(), tgt, *link, exp.get(), proxy->opts.urls.scheme, body, upgrade);
+      head = request_head(ex->request(), tgt, *link, exp, proxy->opts.urls.scheme, body, upgrade);
     if (auto c = counters()) c->bytes_in.fetch_add(head.size(), std::memory_order_relaxed);
     u->ps->write(std::move(head));
     head.clear();  // moved-from: empty, so a retry rebuilds it
@@ -788,7 +824,7 @@ class relay : public upstream_user, public response_sink, public std::enable_sha
   std::shared_ptr<upstream> up_;
   std::shared_ptr<raw_conn> raw_;
   std::string pending_;  // sandbox bytes after the 101, before the client connection is ours
-  std::optional<actors::stream_guard> busy_;
+  std::optional<actors::local_stream_guard> busy_;
   std::optional<response_parser> parser_;  // upstream callbacks only
   std::string carry_;                      // upstream callbacks only: bytes the parser has not taken
   bool whole_ = false;                     // upstream callbacks only: collecting a small response
@@ -963,34 +999,41 @@ void bootstrap_auth(const exchange_ptr& ex, const port_target& t, const actors::
 
 }  // namespace
 
-actors::sandbox_link_ptr port_proxy::impl::cached_link(const std::string& id) {
+local_link_ptr port_proxy::impl::cached_link(const std::string& id) {
   auto& c = my_cache();
   std::lock_guard lk(c.mu);  // held for the lookup only: never while serving
   auto it = c.links.find(id);
   if (it == c.links.end()) return nullptr;
-  auto& l = it->second;
-  if (l->agent && l->agent->connected() && !(l->ports && l->ports->closed())) return l;
-  c.links.erase(it);
-  return nullptr;
+  auto& ll = it->second;
+  auto& l = *ll->link;
+  if (!(l.agent && l.agent->connected() && !(l.ports && l.ports->closed()))) {
+    c.links.erase(it);
+    return nullptr;
+  }
+  if (!ll->current()) ll = local_link::make(ll->link);  // exposed, changed or unexposed meanwhile
+  return ll;
 }
 
-void port_proxy::impl::fetch_link(const std::string& id, std::function<void(expected<actors::sandbox_link_ptr>)> then) {
+void port_proxy::impl::fetch_link(const std::string& id, std::function<void(expected<local_link_ptr>)> then) {
   auto self = shared_from_this();
   node->port_link(id, [self, id, &cache = my_cache(), then = std::move(then)](expected<actors::sandbox_link_ptr> r) {
-    if (r) {
+    if (!r) return then(r.err());
+    auto ll = local_link::make(std::move(*r));
+    {
       auto& c = cache;
       std::lock_guard lk(c.mu);
       if (c.links.size() > 256)  // bounded: forget the links of sandboxes that are gone
-        std::erase_if(c.links, [](auto& kv) { return !kv.second->agent || !kv.second->agent->connected(); });
-      c.links[id] = *r;
+        std::erase_if(c.links, [](auto& kv) { return !kv.second->link->agent || !kv.second->link->agent->connected(); });
+      c.links[id] = ll;
     }
-    then(std::move(r));
+    then(std::move(ll));
   });
 }
 
-void port_proxy::impl::serve(const exchange_ptr& ex, port_target t, actors::sandbox_link_ptr link) {
+void port_proxy::impl::serve(const exchange_ptr& ex, port_target t, local_link_ptr ll) {
   auto& req = ex->request();
-  std::shared_ptr<const actors::exposure> exp = link->ports ? link->ports->find(t.port) : nullptr;
+  const actors::sandbox_link& link = *ll->link;
+  const actors::exposure* exp = ll->find(t.port);
   if (exp && exp->auth) {
     auto q = t.target.find('?');
     if (std::string_view(t.target).substr(0, q) == auth_bootstrap_path) return bootstrap_auth(ex, t, *exp, opts.urls.scheme);
@@ -1001,13 +1044,14 @@ void port_proxy::impl::serve(const exchange_ptr& ex, port_target t, actors::sand
   }
   auto r = std::make_shared<relay>();
   r->ex = ex;
-  r->link = link;
+  r->link = &link;
   r->exp = exp;
   r->proxy = shared_from_this();
   r->upgrade = wants_upgrade(req);
   r->body = r->upgrade ? body_kind::none : body_of(req);
   r->head_request = req.method == "HEAD";
-  r->head = request_head(req, t, *link, exp.get(), opts.urls.scheme, r->body, r->upgrade);
+  r->head = request_head(req, t, link, exp, opts.urls.scheme, r->body, r->upgrade);
+  r->ll = std::move(ll);
   r->tgt = std::move(t);
   r->start();
 }
@@ -1044,7 +1088,7 @@ bool port_proxy::handle(const exchange_ptr& ex) {
   }
   auto self = impl_;
   auto id = t.sandbox_id;
-  impl_->fetch_link(id, [self, ex, t = std::move(t)](expected<actors::sandbox_link_ptr> l) mutable {
+  impl_->fetch_link(id, [self, ex, t = std::move(t)](expected<local_link_ptr> l) mutable {
     if (!l) return ex->respond(error_response(l.err()));
     self->serve(ex, std::move(t), *l);
   });
