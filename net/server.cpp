@@ -426,7 +426,10 @@ class session : public std::enable_shared_from_this<session<Stream>> {
   }
 
   void after_response(bool reusable) {
-    if (reusable) return do_read();
+    // The next request is read after the loop's other ready work: a client answered just now
+    // has not sent it yet, so reading at once would only cost a recv that finds nothing. Later,
+    // it is often there already, and the read then needs no wait for the socket at all.
+    if (reusable) return asio::post(loop_, [self = this->shared_from_this()] { self->do_read(); });
     body_pending_ ? lingering_close() : close();
   }
 
