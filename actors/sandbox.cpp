@@ -42,6 +42,7 @@ struct sandbox_state {
   sandbox_env env;
   std::optional<vmm::instance> inst;
   std::shared_ptr<agent::client> agent;
+  std::shared_ptr<const owned_fd> netns;  // opened once it runs (driver::open_netns); null: none
   std::shared_ptr<activity> act = std::make_shared<activity>();
   // Requests that arrived while creating; run once the boot settles (nullptr = it succeeded).
   std::vector<std::function<void(const error*)>> waiting;
@@ -114,6 +115,7 @@ void on_booted(self_ptr self, start_mode mode, expected<booted> r) {
   }
   st.inst = r->inst;
   st.agent = r->agent;
+  if (int fd = st.env.driver->open_netns(*st.inst); fd >= 0) st.netns = std::make_shared<const owned_fd>(fd);
   st.rec.state = "running";
   st.rec.agent_socket = r->inst.agent_socket;
   st.rec.driver_state = r->inst.driver_state;
@@ -159,7 +161,7 @@ expected<sandbox_link_ptr> make_link(self_ptr self) {
   return std::make_shared<sandbox_link>(sandbox_link{
       st.rec.id, st.agent, st.rec.timeout, st.act, st.ports.table,
       st.rec.mask_request_host.is_string() ? st.rec.mask_request_host.get<std::string>() : "",
-      st.inst ? st.inst->net_addr : std::string()});
+      st.inst ? st.inst->net_addr : std::string(), st.netns});
 }
 
 uint64_t uptime_ms(self_ptr self) {

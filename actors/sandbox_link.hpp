@@ -12,6 +12,8 @@
 #include <memory>
 #include <string>
 
+#include <unistd.h>
+
 #include "actors/port_table.hpp"
 #include "core/thread_slot.hpp"
 
@@ -85,6 +87,21 @@ class local_stream_guard {
   size_t slot_;
 };
 
+// A file descriptor, closed with its last reference.
+class owned_fd {
+ public:
+  explicit owned_fd(int fd) : fd_(fd) {}
+  ~owned_fd() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  owned_fd(const owned_fd&) = delete;
+  owned_fd& operator=(const owned_fd&) = delete;
+  int get() const { return fd_; }
+
+ private:
+  int fd_;
+};
+
 struct sandbox_link {
   std::string id;
   std::shared_ptr<agent::client> agent;
@@ -93,6 +110,9 @@ struct sandbox_link {
   std::shared_ptr<port_table> ports;  // exposures, for the port proxy
   std::string mask_request_host;      // "" = none; "${PORT}" is replaced by the port
   std::string net_addr;               // where the host reaches the sandbox over TCP ("" = agent only)
+  // The sandbox's network namespace: the port proxy connects to servers bound to its loopback
+  // from a socket made in there (null: only the agent reaches its loopback).
+  std::shared_ptr<const owned_fd> netns;
 };
 using sandbox_link_ptr = std::shared_ptr<sandbox_link>;
 

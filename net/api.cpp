@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "net/json_body.hpp"
+#include "net/port_upstream.hpp"
 
 namespace warren::net {
 
@@ -13,7 +14,7 @@ using json = nlohmann::json;
 api::api(std::shared_ptr<actors::node_api> node, auth::key_registry& keys, std::shared_ptr<metrics> m,
          options opts)
     : node_(std::move(node)), keys_(keys), metrics_(std::move(m)), opts_(std::move(opts)),
-      proxy_(std::make_shared<port_proxy>(node_, port_proxy::options{opts_.urls})) {
+      proxy_(std::make_shared<port_proxy>(node_, port_proxy::options{opts_.urls, opts_.loopback_via_agent})) {
   add("GET", "/v1/info", &api::info, false);
   add("GET", "/metrics", &api::metrics_text, true);
   add("POST", "/v1/admin/keys", &api::mint_key, true);
@@ -122,7 +123,7 @@ void api::metrics_text(const context& c) {
     node->port_stats([m, ex, g = *gauges](expected<std::string> ports) {
       http_response r;
       r.content_type = "text/plain; version=0.0.4";
-      r.body = m->render(g) + (ports ? port_metrics_text(*ports) : std::string());
+      r.body = m->render(g) + port_upstream_metrics_text() + (ports ? port_metrics_text(*ports) : std::string());
       ex->respond(std::move(r));
     });
   });

@@ -19,6 +19,7 @@ class api {
     std::string default_image = "debian:bookworm";
     size_t max_body_bytes = 16 * 1024 * 1024;  // JSON bodies; streamed routes have no cap
     public_urls urls;  // public domain and scheme of sandbox ports
+    bool loopback_via_agent = false;  // see port_proxy::options
   };
   api(std::shared_ptr<actors::node_api> node, auth::key_registry& keys, std::shared_ptr<metrics> m,
       options opts);

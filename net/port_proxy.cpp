@@ -198,8 +198,9 @@ struct upstream : std::enable_shared_from_this<upstream> {
   steady::time_point idle_since = coarse_now();
   steady::time_point opened = coarse_now();
 
-  // A connection through the agent is reused only for a short while: the server may have
-  // rebound to the sandbox's address meanwhile, and new connections then go direct.
+  // A connection through the agent or to the sandbox's loopback is reused only for a short
+  // while: the server may have rebound to the sandbox's address meanwhile, and new connections
+  // then go there.
   bool worth_keeping() const { return ps->direct() || coarse_now() - opened < agent_reuse_for; }
 
   std::mutex mu;
@@ -1062,6 +1063,7 @@ port_proxy::port_proxy(std::shared_ptr<actors::node_api> node, options opts) : i
   impl_->idle = std::make_shared<pool>(impl_->opts.idle_per_port, impl_->opts.idle_timeout);
   auto env = std::make_shared<port_upstream_env>();
   env->routes = std::make_shared<direct_routes>();
+  env->loopback_via_agent = impl_->opts.loopback_via_agent;
   impl_->env = std::move(env);
 }
 

@@ -52,6 +52,9 @@ class port_proxy {
  public:
   struct options {
     public_urls urls;
+    // Servers on a sandbox's loopback are reached through its agent even when a socket can be
+    // made in its network namespace (the microVM path, kept testable on jails).
+    bool loopback_via_agent = false;
     size_t idle_per_port = 64;               // pooled keep-alive connections per sandbox port
     std::chrono::seconds idle_timeout{30};   // a pooled connection unused this long is closed
   };

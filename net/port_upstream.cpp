@@ -3,6 +3,9 @@
 // direct connect falls back to the agent without losing or reordering a byte.
 #include "net/port_upstream.hpp"
 
+#include <array>
+#include <atomic>
+#include <iterator>
 #include <vector>
 
 #include "net/tcp_upstream.hpp"
@@ -29,34 +32,36 @@ void direct_routes::refused(const std::string& key) {
 
 namespace {
 
+// Upstream connections opened, by the path they took (port_upstream_metrics_text).
+enum class path { address, loopback, agent };
+std::array<std::atomic<uint64_t>, 3> opened_by_path{};
+void count(path p) { opened_by_path[static_cast<size_t>(p)].fetch_add(1, std::memory_order_relaxed); }
+
+// Where a server bound to the sandbox's loopback is reached from a socket in its namespace:
+// IPv4 first, then IPv6 (Node resolves "localhost" to ::1), as the agent does.
+constexpr const char* loopbacks[] = {"127.0.0.1", "::1"};
+
 class either_upstream final : public port_upstream,
                               public actors::port_table::closable,
                               public std::enable_shared_from_this<either_upstream> {
  public:
   either_upstream(const port_upstream_env& env, const actors::sandbox_link& link, uint16_t port,
                   port_upstream_callbacks cb)
-      : agent_(link.agent), addr_(link.net_addr), port_(port), key_(link.id + ":" + std::to_string(port)),
-        routes_(env.routes), connect_timeout_(env.connect_timeout), cb_(std::move(cb)) {}
+      : agent_(link.agent), addr_(link.net_addr), netns_(env.loopback_via_agent ? nullptr : link.netns), port_(port),
+        key_(link.id + ":" + std::to_string(port)), routes_(env.routes), connect_timeout_(env.connect_timeout),
+        cb_(std::move(cb)) {}
 
+  // The sandbox's own address first; then, if the server refused there (it listens on loopback
+  // only) or did lately, its loopback from a socket in its network namespace; the agent last
+  // (a sandbox without a namespace the host can enter, or nothing on loopback either).
   void start(boost::asio::io_context* io) override {
     std::unique_lock<std::recursive_mutex> lk(mu_);
     if (cancelled_ || started_) return;
     started_ = true;
-    if (io && !addr_.empty() && (!routes_ || routes_->worth_trying(key_))) {
-      std::weak_ptr<either_upstream> weak = shared_from_this();
-      tcp_upstream::callbacks tc;
-      tc.on_connected = [weak] {
-        if (auto s = weak.lock()) s->direct_connected();
-      };
-      tc.on_connect_failed = [weak](const error&) {
-        if (auto s = weak.lock()) s->direct_failed();
-      };
-      tc.on_data = cb_.on_data;
-      tc.on_eof = cb_.on_eof;
-      tc.on_close = cb_.on_close;
-      tcp_ = tcp_upstream::open(*io, addr_, port_, std::move(tc), connect_timeout_);
-      if (tcp_) return;
-    }
+    io_ = io;
+    bool loopback_only = routes_ && !routes_->worth_trying(key_);
+    if (io && !addr_.empty() && !loopback_only && open_tcp(addr_, -1)) return;
+    if (next_loopback()) return;
     use_agent(lk);
   }
 
@@ -101,7 +106,7 @@ class either_upstream final : public port_upstream,
 
   bool direct() const override {
     std::lock_guard<std::recursive_mutex> lk(mu_);
-    return decided_ && tcp_ != nullptr;
+    return decided_ && tcp_ != nullptr && loopback_ == 0;
   }
 
   // The sandbox is going away: cut the direct connection (the agent's streams end on their own).
@@ -113,10 +118,40 @@ class either_upstream final : public port_upstream,
   }
 
  private:
+  // A direct TCP connection: to `ip` (the sandbox's address), or, with `netns`, to an address
+  // in the sandbox's own network.
+  bool open_tcp(const std::string& ip, int netns) {
+    std::weak_ptr<either_upstream> weak = shared_from_this();
+    tcp_upstream::callbacks tc;
+    tc.on_connected = [weak] {
+      if (auto s = weak.lock()) s->direct_connected();
+    };
+    tc.on_connect_failed = [weak](const error&) {
+      if (auto s = weak.lock()) s->direct_failed();
+    };
+    tc.on_data = cb_.on_data;
+    tc.on_eof = cb_.on_eof;
+    tc.on_close = cb_.on_close;
+    tcp_ = tcp_upstream::open(*io_, ip, port_, std::move(tc), connect_timeout_, netns);
+    return tcp_ != nullptr;
+  }
+
+  // The next loopback address to try inside the sandbox's network; false when none is left.
+  bool next_loopback() {
+    if (!io_ || !netns_) return false;
+    while (loopback_ < std::size(loopbacks))
+      if (open_tcp(loopbacks[loopback_++], netns_->get())) return true;
+    return false;
+  }
+
   void direct_connected() {
     std::lock_guard<std::recursive_mutex> lk(mu_);
     if (decided_ || !tcp_) return;
     decided_ = true;
+    count(loopback_ ? path::loopback : path::address);
+    // Reached on loopback after the sandbox's address refused: remembered, so that the next
+    // connections go there first.
+    if (loopback_ && refused_on_address_ && routes_) routes_->refused(key_);
     auto held = std::move(pending_);
     pending_.clear();
     for (auto& w : held) tcp_->write(std::move(w.data), std::move(w.done));
@@ -135,7 +170,9 @@ class either_upstream final : public port_upstream,
       if (close) close(make_error(errc::bad_gateway, "the sandbox went away"));
       return;
     }
-    use_agent(lk, true);
+    if (!loopback_) refused_on_address_ = true;
+    if (next_loopback()) return;
+    use_agent(lk, refused_on_address_ && !netns_);
   }
 
   // `after_direct`: the direct connect failed. If the agent then gets through, the server
@@ -143,8 +180,10 @@ class either_upstream final : public port_upstream,
   // nothing listens at all (a server still starting), nothing is remembered.
   void use_agent(std::unique_lock<std::recursive_mutex>&, bool after_direct = false) {
     agent::port_callbacks pc;
-    if (after_direct && routes_)
-      pc.on_connected = [routes = routes_, key = key_] { routes->refused(key); };
+    pc.on_connected = [routes = after_direct ? routes_ : nullptr, key = key_] {
+      count(path::agent);
+      if (routes) routes->refused(key);
+    };
     pc.on_data = cb_.on_data;
     pc.on_eof = cb_.on_eof;
     pc.on_close = cb_.on_close;
@@ -160,6 +199,7 @@ class either_upstream final : public port_upstream,
 
   std::shared_ptr<agent::client> agent_;
   std::string addr_;  // the sandbox's address ("" = agent only)
+  std::shared_ptr<const actors::owned_fd> netns_;  // its network namespace (null: none)
   uint16_t port_;
   std::string key_;
   std::shared_ptr<direct_routes> routes_;
@@ -173,9 +213,24 @@ class either_upstream final : public port_upstream,
   std::shared_ptr<agent::port_stream> ag_;
   std::vector<tcp_upstream::pending_write> pending_;  // until the route is decided
   bool started_ = false, decided_ = false, paused_ = false, shut_ = false, cancelled_ = false, closed_ = false;
+  boost::asio::io_context* io_ = nullptr;  // the loop direct connections live on (null: agent only)
+  size_t loopback_ = 0;                    // loopback addresses tried so far (0: on its address)
+  bool refused_on_address_ = false;
 };
 
 }  // namespace
+
+std::string port_upstream_metrics_text() {
+  static constexpr const char* names[] = {"address", "loopback", "agent"};
+  std::string o =
+      "# HELP warren_port_proxy_upstream_connections_total Connections the port proxy opened into sandboxes, "
+      "by path: the sandbox's address, its loopback from inside its network namespace, or the agent.\n"
+      "# TYPE warren_port_proxy_upstream_connections_total counter\n";
+  for (size_t i = 0; i < std::size(names); ++i)
+    o += std::string("warren_port_proxy_upstream_connections_total{path=\"") + names[i] + "\"} " +
+         std::to_string(opened_by_path[i].load(std::memory_order_relaxed)) + "\n";
+  return o;
+}
 
 std::shared_ptr<port_upstream> make_port_upstream(const port_upstream_env& env, const actors::sandbox_link& link,
                                                   uint16_t port, port_upstream_callbacks cb) {

@@ -42,7 +42,9 @@ class port_upstream {
   virtual void pause_output() = 0;    // backpressure: stop taking the server's bytes
   virtual void resume_output() = 0;
   virtual void cancel() = 0;          // close; no more callbacks
-  virtual bool direct() const = 0;    // over TCP (else through the agent), once decided
+  // Over TCP to the sandbox's own address, once decided (else on its loopback, or through the
+  // agent: reused only briefly, as the server may rebind to the address meanwhile).
+  virtual bool direct() const = 0;
 };
 
 // Ports recently found reachable only through the agent (refused directly, accepted on
@@ -63,10 +65,14 @@ class direct_routes {
 struct port_upstream_env {
   std::shared_ptr<direct_routes> routes;
   std::chrono::milliseconds connect_timeout{500};
+  bool loopback_via_agent = false;  // never a socket in the sandbox's network namespace
 };
 
 // A connection to `port` of the link's sandbox, not started yet (see start). Null only if the
 // sandbox is already going away (its port table is closed).
+// /metrics lines: upstream connections opened, by path (address, loopback, agent).
+std::string port_upstream_metrics_text();
+
 std::shared_ptr<port_upstream> make_port_upstream(const port_upstream_env& env, const actors::sandbox_link& link,
                                                   uint16_t port, port_upstream_callbacks cb);
 

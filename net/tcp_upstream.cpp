@@ -12,7 +12,16 @@
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <deque>
+
+#include <fcntl.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 namespace warren::net {
 
@@ -23,13 +32,43 @@ namespace {
 
 constexpr size_t read_size = 32 * 1024;
 
+// A TCP socket made in the network namespace `netns`: the calling thread enters it for the
+// socket() call only (a socket stays in the namespace it was made in). Leaving it again cannot
+// fail for a root daemon; if it ever did, the thread would make its later sockets in the
+// sandbox's network, so the daemon stops instead.
+expected<int> socket_in_netns(int netns, int family) {
+  thread_local int own = ::open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);  // never left for long
+  if (own < 0) return make_error(errc::internal, std::string("cannot open this thread's network namespace: ") + std::strerror(errno));
+  if (::setns(netns, CLONE_NEWNET) != 0)
+    return make_error(errc::bad_gateway, std::string("cannot enter the sandbox's network namespace: ") + std::strerror(errno));
+  int fd = ::socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  int err = errno;
+  if (::setns(own, CLONE_NEWNET) != 0) {
+    std::fprintf(stderr, "warren: cannot return to the host's network namespace (%s); stopping\n", std::strerror(errno));
+    std::abort();
+  }
+  if (fd < 0) return make_error(errc::bad_gateway, std::string("socket in the sandbox's network namespace: ") + std::strerror(err));
+  return fd;
+}
+
 class tcp_conn final : public tcp_upstream, public std::enable_shared_from_this<tcp_conn> {
  public:
   tcp_conn(asio::io_context& io, callbacks cb)
       : ex_(io.get_executor()), sock_(io), timer_(io), cb_(std::make_shared<callbacks>(std::move(cb))) {}
 
-  void start(tcp::endpoint ep, std::chrono::milliseconds timeout) {
-    on_loop([ep, timeout](tcp_conn& c) {
+  void start(tcp::endpoint ep, std::chrono::milliseconds timeout, int netns) {
+    on_loop([ep, timeout, netns](tcp_conn& c) {
+      if (netns >= 0) {  // the socket is made in there; connect() then runs in its network
+        bool v6 = ep.address().is_v6();
+        auto fd = socket_in_netns(netns, v6 ? AF_INET6 : AF_INET);
+        boost::system::error_code ec;
+        if (fd) c.sock_.assign(v6 ? tcp::v6() : tcp::v4(), *fd, ec);
+        if (!fd || ec) {
+          if (fd && ec) ::close(*fd);
+          c.abort_why_ = fd ? ec.message() : fd.err().message;
+          return c.on_connect(asio::error::operation_aborted);
+        }
+      }
       c.timer_.expires_after(timeout);
       c.timer_.async_wait([self = c.shared_from_this()](boost::system::error_code ec) {
         if (!ec && self->phase_ == phase::connecting) {
@@ -254,13 +293,13 @@ class tcp_conn final : public tcp_upstream, public std::enable_shared_from_this<
 
 }  // namespace
 
-std::shared_ptr<tcp_upstream> tcp_upstream::open(asio::io_context& io, const std::string& ipv4, uint16_t port,
-                                                 callbacks cb, std::chrono::milliseconds timeout) {
+std::shared_ptr<tcp_upstream> tcp_upstream::open(asio::io_context& io, const std::string& ip, uint16_t port,
+                                                 callbacks cb, std::chrono::milliseconds timeout, int netns) {
   boost::system::error_code ec;
-  auto addr = asio::ip::make_address_v4(ipv4, ec);
+  auto addr = asio::ip::make_address(ip, ec);
   if (ec) return nullptr;
   auto c = std::make_shared<tcp_conn>(io, std::move(cb));
-  c->start(tcp::endpoint(addr, port), timeout);
+  c->start(tcp::endpoint(addr, port), timeout, netns);
   return c;
 }
 

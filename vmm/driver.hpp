@@ -65,6 +65,11 @@ class driver {
 
   virtual expected<usage> stats(const instance& inst) = 0;
 
+  // A descriptor of the sandbox's own network namespace, for the port proxy to reach servers
+  // bound to the sandbox's loopback with no agent in between (the caller closes it). -1 when
+  // the driver has none the host can enter (a VM), or the sandbox is gone.
+  virtual int open_netns(const instance&) { return -1; }
+
   // Kills every process, releases every host resource; returns the final usage figures.
   virtual expected<usage> destroy(const instance& inst) = 0;
 

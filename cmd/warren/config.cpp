@@ -28,7 +28,10 @@ warren_config::warren_config() {
       .add(idle_timeout_s, "idle-timeout", "seconds a client connection may wait for (or send) its next request head")
       .add(default_image, "default-image", "image of sandboxes created without one")
       .add(public_domain, "public-domain", "domain of sandbox port URLs (default localhost:<api port>)")
-      .add(public_scheme, "public-scheme", "scheme of sandbox port URLs (default http, https with TLS)");
+      .add(public_scheme, "public-scheme", "scheme of sandbox port URLs (default http, https with TLS)")
+      .add(proxy_loopback, "proxy-loopback",
+           "how the port proxy reaches a server on a sandbox's loopback: netns (a socket in the sandbox's "
+           "network) or agent (through its agent, as for microVMs)");
 }
 
 std::string default_data_dir() {
@@ -41,7 +44,7 @@ std::string warren_config::load(std::vector<std::string> args) {
   static const std::set<std::string> valued = {
       "--data-dir", "--listen", "--node-id", "--region", "--tls-cert", "--tls-key",
       "--max-header-bytes", "--max-body-bytes", "--io-threads", "--drain-timeout-ms", "--idle-timeout",
-      "--default-image", "--public-domain", "--public-scheme", "--config"};
+      "--default-image", "--public-domain", "--public-scheme", "--proxy-loopback", "--config"};
   std::vector<std::string> norm;
   std::string config_file;
   for (size_t i = 0; i < args.size(); ++i) {
@@ -67,6 +70,8 @@ std::string warren_config::load(std::vector<std::string> args) {
   std::istringstream in(ini);
   if (auto err = parse(norm, in)) return "bad configuration: " + caf::to_string(err);
   if (!remainder.empty()) return "unexpected argument: " + remainder.front();
+  if (proxy_loopback != "netns" && proxy_loopback != "agent")
+    return "proxy-loopback must be netns or agent, not \"" + proxy_loopback + "\"";
   if (data_dir.empty()) data_dir = default_data_dir();
   return "";
 }

@@ -23,6 +23,7 @@ struct warren_config : caf::actor_system_config {
   std::string default_image = "debian:bookworm";
   std::string public_domain;  // "" = localhost:<api port>
   std::string public_scheme;  // "" = https with TLS, else http
+  std::string proxy_loopback = "netns";  // or "agent" (the microVM path; for tests)
 
   warren_config();
 

@@ -191,7 +191,8 @@ int serve_main(std::vector<std::string> args) {
     urls.domain = cfg.public_domain.empty() ? "localhost:" + std::to_string(bound ? *bound : port) : cfg.public_domain;
     urls.scheme = !cfg.public_scheme.empty() ? cfg.public_scheme : cfg.tls_cert.empty() ? "http" : "https";
     rest = std::make_shared<net::api>(node_api, keys, stats,
-                                      net::api::options{cfg.default_image, cfg.max_body_bytes, urls});
+                                      net::api::options{cfg.default_image, cfg.max_body_bytes, urls,
+                                                        cfg.proxy_loopback == "agent"});
     if (!bound) {
       std::cerr << "warren serve: " << bound.err().message << "\n";
       rc = 1;

@@ -5,6 +5,7 @@ import base64
 import hashlib
 import http.server
 import json
+import socket
 import socketserver
 import struct
 import sys
@@ -154,4 +155,7 @@ class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
 
 
 if __name__ == "__main__":
-    Server((sys.argv[2] if len(sys.argv) > 2 else "127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+    host = sys.argv[2] if len(sys.argv) > 2 else "127.0.0.1"
+    if ":" in host:  # "::1": a server on IPv6 loopback only, as Node's "localhost" often is
+        Server.address_family = socket.AF_INET6
+    Server((host, int(sys.argv[1])), Handler).serve_forever()

@@ -23,8 +23,8 @@ to the npm registry under the default network policy):
   playwright-core) goes up as ONE tar through the files API (PUT, streamed) and is unpacked with
   `tar -x` inside.
 
-Vite listens on 127.0.0.1:5173 in the sandbox (the proxy connects from inside, through the
-agent), accepts the public Host with `server.allowedHosts: ['.localhost']`, and its HMR client
+Vite listens on 127.0.0.1:5173 in the sandbox (the proxy connects to the sandbox's loopback from
+a socket in its network namespace), accepts the public Host with `server.allowedHosts: ['.localhost']`, and its HMR client
 connects to the page's origin with `hmr.clientPort` = the API port (tests/e2e/vite-app/vite.config.mjs).
 
 Skips (with the npm error) only when the npm registry cannot be reached; a missing node, npm or

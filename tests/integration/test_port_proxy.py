@@ -19,7 +19,7 @@ from warren_harness import (assert_error, create_sandbox, daemon_rss_bytes, dest
                             module_daemon)
 
 IMAGE = "debian:bookworm"
-APP_PORT = 8000     # the app bound to 127.0.0.1: reached through the agent
+APP_PORT = 8000     # the app bound to 127.0.0.1: reached from a socket in the sandbox's network
 DIRECT_PORT = 8001  # the same app bound to 0.0.0.0: reached straight over the sandbox's veth
 APP = open(os.path.join(os.path.dirname(__file__), "port_proxy_app.py")).read()
 
@@ -51,8 +51,9 @@ def sb(d):
 
 
 # The proxy reaches a server listening on the sandbox's address directly, and one bound to
-# loopback inside through the agent; every faithfulness test runs against both.
-@pytest.fixture(params=[APP_PORT, DIRECT_PORT], ids=["via-agent", "direct"])
+# loopback inside from a socket in its network namespace; every faithfulness test runs against
+# both (and test_port_proxy_agent_path.py runs them through the agent).
+@pytest.fixture(params=[APP_PORT, DIRECT_PORT], ids=["loopback", "direct"])
 def port(request):
     return request.param
 
@@ -310,7 +311,7 @@ def test_unknown_sandbox_is_404(d):
     assert_error(s, body, 404, "not_found")
 
 
-@pytest.mark.parametrize("bind", ["127.0.0.1", "0.0.0.0"], ids=["via-agent", "direct"])
+@pytest.mark.parametrize("bind", ["127.0.0.1", "0.0.0.0"], ids=["loopback", "direct"])
 def test_destroying_the_sandbox_mid_response_ends_the_connection(d, bind):
     obj = create_sandbox(d, image=IMAGE)
     start_app(d, obj["id"], APP_PORT, bind)
@@ -331,15 +332,33 @@ def test_destroying_the_sandbox_mid_response_ends_the_connection(d, bind):
     assert_error(s, body, 404, "not_found")
 
 
-def test_a_server_on_the_sandbox_address_is_reached_directly_one_on_loopback_through_the_agent(d, sb):
-    # What the in-sandbox server sees as its peer tells the two paths apart: the host end of the
-    # sandbox's veth (direct TCP) or 127.0.0.1 (the agent connects from inside).
+def upstream_opened(d):
+    """warren_port_proxy_upstream_connections_total by path (address, loopback, agent)."""
+    s, text, _ = d.request("GET", "/metrics")
+    assert s == 200
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("warren_port_proxy_upstream_connections_total{"):
+            out[line.split('path="')[1].split('"')[0]] = int(line.split()[-1])
+    return out
+
+
+def test_a_server_on_the_sandbox_address_is_reached_on_it_one_on_loopback_from_inside_its_network(d, sb):
+    # What the in-sandbox server sees as its peer tells the paths apart: the host end of the
+    # sandbox's veth (on its address) or loopback (from inside); the metrics tell which way in.
     s, got, _ = proxied(d, sb, "GET", "/peer", port=DIRECT_PORT)
     assert s == 200 and got["peer_host"] != "127.0.0.1"
     gw = exec_(d, sb, "ip -4 route show default")["stdout"].split()[2]
     assert got["peer_host"] == gw
-    s, got, _ = proxied(d, sb, "GET", "/peer", port=APP_PORT)
-    assert s == 200 and got["peer_host"] == "127.0.0.1"
+    for port, bind in ((8020, "127.0.0.1"), (8021, "::1")):  # fresh ports: new connections
+        before = upstream_opened(d)
+        start_app(d, sb, port, bind)
+        s, got, _ = proxied(d, sb, "GET", "/peer", port=port)
+        assert s == 200 and got["peer_host"] in ("127.0.0.1", "::1"), got
+        after = upstream_opened(d)
+        # From a socket in the sandbox's network namespace, never through the agent.
+        assert after["loopback"] > before["loopback"], (before, after)
+        assert after["agent"] == before["agent"], (before, after)
 
 
 def test_a_server_that_moves_from_loopback_to_all_interfaces_is_still_reached(d):
@@ -350,7 +369,7 @@ def test_a_server_that_moves_from_loopback_to_all_interfaces_is_still_reached(d)
         assert s == 200 and got["peer_host"] == "127.0.0.1"
         exec_(d, obj["id"], "pkill -f '^python3 /srv/app.py %d'; sleep 0.3" % APP_PORT)
         start_app(d, obj["id"], APP_PORT, "0.0.0.0")
-        deadline = time.time() + 15  # agent connections are reused for 5 s, refusals remembered 2 s
+        deadline = time.time() + 15  # loopback connections are reused for 5 s, refusals remembered 2 s
         while time.time() < deadline:
             s, got, _ = proxied(d, obj["id"], "GET", "/peer")
             if s == 200 and got["peer_host"] != "127.0.0.1":
@@ -375,7 +394,7 @@ def test_keep_alive_to_the_client_and_pooled_connections_to_the_sandbox(d, sb, p
     finally:
         c.close()
     # Sequential requests reuse one upstream connection (the app sees the same peer port). The
-    # first may take an older pooled one that is then retired (agent connections are kept 5 s).
+    # first may take an older pooled one that is then retired (loopback and agent connections are kept 5 s).
     assert len(set(peers[1:])) == 1, peers
 
 
@@ -407,7 +426,7 @@ while True:
 
 
 def test_a_pooled_connection_the_server_drops_is_retried_on_a_new_one(d, sb, port):
-    p = port + 10  # 8010 on loopback (via the agent), 8011 on all interfaces (direct)
+    p = port + 10  # 8010 on loopback, 8011 on all interfaces (direct)
     exec_(d, sb, "cat > /srv/dropper.py", stdin=DROPPER)
     exec_(d, sb, "(setsid nohup python3 /srv/dropper.py %d %s > /tmp/dropper-%d.log 2>&1 &)"
           % (p, "0.0.0.0" if port == DIRECT_PORT else "127.0.0.1", p))

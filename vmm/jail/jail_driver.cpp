@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/mount.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -64,6 +65,7 @@ class jail_driver final : public driver {
   expected<instance> create(const sandbox_spec& spec) override;
   expected<instance> adopt(const sandbox_spec& spec, const std::string& driver_state) override;
   expected<usage> stats(const instance& inst) override;
+  int open_netns(const instance& inst) override;
   expected<usage> destroy(const instance& inst) override;
   void cleanup(const std::string& id, const std::string& driver_state) override;
 
@@ -259,6 +261,19 @@ expected<usage> jail_driver::stats(const instance& inst) {
   auto st = decode_jail_state(inst.driver_state);
   if (!st) return make_error(errc::not_found, "sandbox " + inst.id + ": unreadable driver_state");
   return measure(inst.id, *st);
+}
+
+int jail_driver::open_netns(const instance& inst) {
+  auto st = decode_jail_state(inst.driver_state);
+  if (!st || st->init_pid <= 0) return -1;
+  int fd = ::open(("/proc/" + std::to_string(st->init_pid) + "/ns/net").c_str(), O_RDONLY | O_CLOEXEC);
+  // Checked after opening: if PID 1 is still the sandbox's own now, it was when we opened (a
+  // reused PID cannot turn back into it), so the namespace is the sandbox's.
+  if (fd >= 0 && !same_process(st->init_pid, st->init_start_time)) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
 }
 
 expected<usage> jail_driver::destroy(const instance& inst) {

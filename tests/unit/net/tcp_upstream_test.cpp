@@ -211,7 +211,7 @@ TEST_CASE("pause_output stops reading from the server until resume_output") {
   ::close(s);
 }
 
-TEST_CASE("not an IPv4 address: no connection object at all") {
+TEST_CASE("not an IP address: no connection object at all") {
   loop l;
   recorder rec;
   CHECK_FALSE(tcp_upstream::open(l.io, "sandbox.example", 80, rec.callbacks(), 100ms));
