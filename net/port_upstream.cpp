@@ -1,6 +1,7 @@
 // net/port_upstream.cpp — direct-or-agent upstream connections of the port proxy
 // (port_upstream.hpp). Writes made before the route is decided are held here, so a refused
-// direct connect falls back to the agent without losing or reordering a byte.
+// direct connect falls back to the next path (loopback, then the agent) without losing or
+// reordering a byte.
 #include "net/port_upstream.hpp"
 
 #include <array>

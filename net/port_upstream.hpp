@@ -1,9 +1,10 @@
 // net/port_upstream.hpp — one upstream connection of the port proxy into a sandbox port. It
-// goes straight over TCP to the sandbox's network address when the server listens there (the
-// fast path: no agent hop, no unix socket), and through the agent's port stream otherwise (a
-// server bound to 127.0.0.1 inside, or a driver without a host-reachable address). The choice
-// is made per connection and invisible to the caller. It never connects anywhere but the one
-// sandbox it was opened for, and every direct connection is cut when that sandbox goes away.
+// goes straight over TCP to the sandbox's network address when the server listens there; to
+// the sandbox's loopback, from a socket made in its network namespace, when the server listens
+// only there (127.0.0.1 or ::1 inside); and through the agent's port stream when the host cannot
+// enter the sandbox's network (a microVM) or is told not to. The choice is made per connection
+// and invisible to the caller. It never connects anywhere but the one sandbox it was opened for,
+// and every direct connection is cut when that sandbox goes away.
 #pragma once
 
 #include <chrono>
