@@ -47,11 +47,6 @@ class port_table {
     virtual void close_now() = 0;
   };
 
-  std::shared_ptr<const exposure> find(uint16_t port) const {
-    std::lock_guard lk(mu_);
-    auto it = by_port_.find(port);
-    return it == by_port_.end() ? nullptr : it->second;
-  }
   // Every exposure, and the version it is as of (read the version first: a change in between
   // only makes the copy look older than it is, and the reader then copies again).
   std::map<uint16_t, std::shared_ptr<const exposure>> exposures() const {

@@ -3,8 +3,6 @@
 // activity clock the sandbox actor reads for its idle timeout. No CAF, no Beast in here.
 #pragma once
 
-#include <algorithm>
-#include <array>
 #include <atomic>
 #include <chrono>
 #include <ctime>
@@ -28,18 +26,10 @@ struct activity {
   std::atomic<int> open_streams{0};
   // Streams counted per thread slot (local_stream_guard): the proxy's I/O threads each count on
   // their own cache line.
-  static constexpr size_t stream_slots = 16;
-  struct alignas(64) slot_count {
-    std::atomic<int> n{0};
-  };
-  std::array<slot_count, stream_slots> slot_streams;
+  slot_count slot_streams;
 
   // Is any stream open (which counts as activity)?
-  bool busy() const {
-    if (open_streams.load(std::memory_order_relaxed) > 0) return true;
-    return std::any_of(slot_streams.begin(), slot_streams.end(),
-                       [](const slot_count& s) { return s.n.load(std::memory_order_relaxed) > 0; });
-  }
+  bool busy() const { return open_streams.load(std::memory_order_relaxed) > 0 || slot_streams.sum() > 0; }
 
   // Called several times per proxied request, from every I/O thread: the clock is the coarse
   // one (a few ms of resolution is plenty for idle timeouts in seconds) and the shared value is
@@ -71,13 +61,10 @@ class stream_guard {
 // holds no reference (whoever holds the guard keeps the activity alive, through the link).
 class local_stream_guard {
  public:
-  explicit local_stream_guard(activity& a) : a_(a), slot_(thread_slot() % activity::stream_slots) {
-    a_.slot_streams[slot_].n.fetch_add(1, std::memory_order_relaxed);
-    a_.touch();
-  }
+  explicit local_stream_guard(activity& a) : a_(a), slot_(a_.slot_streams.add(1)) { a_.touch(); }
   ~local_stream_guard() {
     a_.touch();
-    a_.slot_streams[slot_].n.fetch_sub(1, std::memory_order_relaxed);  // the slot it counted on
+    a_.slot_streams.add_at(slot_, -1);  // the slot it counted on
   }
   local_stream_guard(const local_stream_guard&) = delete;
   local_stream_guard& operator=(const local_stream_guard&) = delete;

@@ -21,7 +21,6 @@
 #include <array>
 #include <atomic>
 #include <charconv>
-#include <ctime>
 #include <deque>
 #include <map>
 #include <mutex>
@@ -54,13 +53,9 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-// CLOCK_MONOTONIC at its coarse resolution (a few ms, no clock-source read): steady_clock's
-// clock, for pool ages measured in seconds on every request.
-steady::time_point coarse_now() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-  return steady::time_point(std::chrono::seconds(ts.tv_sec) + std::chrono::nanoseconds(ts.tv_nsec));
-}
+// steady_clock's clock (CLOCK_MONOTONIC) at its coarse resolution, as the activity reads it: a
+// few ms, no clock-source read, for pool ages measured in seconds on every request.
+steady::time_point coarse_now() { return steady::time_point(std::chrono::nanoseconds(actors::activity::now_ns())); }
 
 bool all_digits(std::string_view s) {
   return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });

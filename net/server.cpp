@@ -49,17 +49,8 @@ struct server::impl {
   tcp::acceptor acceptor{ioc};
   asio::signal_set signals{ioc, SIGTERM, SIGINT};
   // Requests being handled, counted per thread slot: each I/O thread counts on its own cache
-  // line (a request is counted and uncounted on its loop). Read by the drain only.
-  struct alignas(64) flight_count {
-    std::atomic<int> n{0};
-  };
-  std::array<flight_count, 16> flights;
-  std::atomic<int>& in_flight_here() { return flights[thread_slot() % flights.size()].n; }
-  int in_flight() const {
-    int sum = 0;
-    for (auto& f : flights) sum += f.n.load();
-    return sum;
-  }
+  // line. Read by the drain only.
+  slot_count in_flight;
   std::atomic<bool> draining{false};
   std::vector<std::thread> threads;
 
@@ -617,7 +608,7 @@ class session : public std::enable_shared_from_this<session<Stream>> {
     hr.remote_addr = peer_;
     ex->keep_alive = reader_->keep_alive();
     body_pending_ = !reader_->is_done();
-    ++srv_.in_flight_here();
+    srv_.in_flight.add(1);
     waiting_ = false;  // the handler may take a while (exec): no idle timeout now
     if (!split_target(hr.target, hr.path, hr.query)) {
       ex->respond(error_response(make_error(errc::bad_request, "malformed request target")));
@@ -642,7 +633,7 @@ class session : public std::enable_shared_from_this<session<Stream>> {
     if (ec == http::error::header_limit)
       e = make_error(errc::payload_too_large, "request header fields exceed " +
                                                   std::to_string(srv_.opts.max_header_bytes) + " bytes");
-    ++srv_.in_flight_here();
+    srv_.in_flight.add(1);
     exchange_impl ex(this->shared_from_this());
     ex.req.method = "-";
     ex.req.path = "-";
@@ -659,7 +650,7 @@ class session : public std::enable_shared_from_this<session<Stream>> {
 
   // One line per request; also where the request stops counting as in flight.
   void log(const exchange_impl& ex, int status, const char* note) {
-    --srv_.in_flight_here();
+    srv_.in_flight.add(-1);
     double ms = std::chrono::duration<double, std::milli>(clock_type::now() - ex.t0).count();
     spdlog::log(ex.quiet ? spdlog::level::debug : spdlog::level::info, "{} {} {} {:.1f}ms{}", ex.req.method,
                 ex.req.path, status, ms, note);
@@ -870,15 +861,15 @@ void server::impl::do_accept() {
 void server::impl::begin_drain() {
   if (draining.exchange(true)) return;
   spdlog::info("shutting down: no new connections, finishing {} in-flight request(s)",
-               in_flight());
+               in_flight.sum());
   beast::error_code ec;
   acceptor.close(ec);
   auto deadline = clock_type::now() + opts.drain_timeout;
   auto timer = std::make_shared<asio::steady_timer>(ioc);
   auto poll = std::make_shared<std::function<void()>>();
   *poll = [this, timer, deadline, poll] {
-    if (in_flight() == 0 || clock_type::now() >= deadline) {
-      if (in_flight() != 0) spdlog::warn("drain timeout: {} request(s) cut off", in_flight());
+    if (in_flight.sum() == 0 || clock_type::now() >= deadline) {
+      if (in_flight.sum() != 0) spdlog::warn("drain timeout: {} request(s) cut off", in_flight.sum());
       stop_loops();
       return;
     }
