@@ -56,18 +56,24 @@ class tcp_conn final : public tcp_upstream, public std::enable_shared_from_this<
   tcp_conn(asio::io_context& io, callbacks cb)
       : ex_(io.get_executor()), sock_(io), timer_(io), cb_(std::make_shared<callbacks>(std::move(cb))) {}
 
-  void start(tcp::endpoint ep, std::chrono::milliseconds timeout, int netns) {
-    on_loop([ep, timeout, netns](tcp_conn& c) {
-      if (netns >= 0) {  // the socket is made in there; connect() then runs in its network
-        bool v6 = ep.address().is_v6();
-        auto fd = socket_in_netns(netns, v6 ? AF_INET6 : AF_INET);
-        boost::system::error_code ec;
-        if (fd) c.sock_.assign(v6 ? tcp::v6() : tcp::v4(), *fd, ec);
-        if (!fd || ec) {
-          if (fd && ec) ::close(*fd);
-          c.abort_why_ = fd ? ec.message() : fd.err().message;
-          return c.on_connect(asio::error::operation_aborted);
-        }
+  // Makes the socket in the network namespace `netns`, now, on the calling thread: the caller
+  // holds the namespace open only for the duration of the call. "" or why it failed.
+  std::string make_socket_in(int netns, bool v6) {
+    auto fd = socket_in_netns(netns, v6 ? AF_INET6 : AF_INET);
+    if (!fd) return fd.err().message;
+    boost::system::error_code ec;
+    sock_.assign(v6 ? tcp::v6() : tcp::v4(), *fd, ec);  // not in use by the loop yet
+    if (!ec) return "";
+    ::close(*fd);
+    return ec.message();
+  }
+
+  // `failed`: the socket could not be made (make_socket_in); reported as a failed connect.
+  void start(tcp::endpoint ep, std::chrono::milliseconds timeout, std::string failed) {
+    on_loop([ep, timeout, failed = std::move(failed)](tcp_conn& c) {
+      if (!failed.empty()) {
+        c.abort_why_ = failed;
+        return c.on_connect(asio::error::operation_aborted);
       }
       c.timer_.expires_after(timeout);
       c.timer_.async_wait([self = c.shared_from_this()](boost::system::error_code ec) {
@@ -299,7 +305,7 @@ std::shared_ptr<tcp_upstream> tcp_upstream::open(asio::io_context& io, const std
   auto addr = asio::ip::make_address(ip, ec);
   if (ec) return nullptr;
   auto c = std::make_shared<tcp_conn>(io, std::move(cb));
-  c->start(tcp::endpoint(addr, port), timeout, netns);
+  c->start(tcp::endpoint(addr, port), timeout, netns >= 0 ? c->make_socket_in(netns, addr.is_v6()) : "");
   return c;
 }
 

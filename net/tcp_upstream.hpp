@@ -38,8 +38,9 @@ class tcp_upstream {
   // loops are): that thread serializes the connection, and calls made on it run inline.
   // `timeout` bounds the connect only. Null if `ip` is not an IPv4 or IPv6 address.
   // With `netns` (a network namespace's descriptor, -1 for none), the socket is made in that
-  // namespace (then `ip` is an address there, such as a sandbox's 127.0.0.1 or ::1); the
-  // calling thread is back in its own namespace before this returns.
+  // namespace (then `ip` is an address there, such as a sandbox's 127.0.0.1 or ::1), before this
+  // returns: `netns` need stay open only for the call. The calling thread is back in its own
+  // namespace by then.
   static std::shared_ptr<tcp_upstream> open(boost::asio::io_context& io, const std::string& ip, uint16_t port,
                                             callbacks cb, std::chrono::milliseconds timeout, int netns = -1);
   virtual ~tcp_upstream() = default;
