@@ -23,13 +23,10 @@ namespace warren::actors {
 // read from the driver's stats by the sandbox actor.)
 struct activity {
   std::atomic<int64_t> last_ns{now_ns()};
-  std::atomic<int> open_streams{0};
-  // Streams counted per thread slot (local_stream_guard): the proxy's I/O threads each count on
-  // their own cache line.
-  slot_count slot_streams;
+  slot_count open_streams;  // counted by the guards below
 
   // Is any stream open (which counts as activity)?
-  bool busy() const { return open_streams.load(std::memory_order_relaxed) > 0 || slot_streams.sum() > 0; }
+  bool busy() const { return open_streams.sum() > 0; }
 
   // Called several times per proxied request, from every I/O thread: the clock is the coarse
   // one (a few ms of resolution is plenty for idle timeouts in seconds) and the shared value is
@@ -45,26 +42,16 @@ struct activity {
   }
 };
 
-// Counts an open stream (shell, SSE exec, proxied connection) for as long as it lives.
-class stream_guard {
- public:
-  explicit stream_guard(std::shared_ptr<activity> a) : a_(std::move(a)) { ++a_->open_streams; a_->touch(); }
-  ~stream_guard() { a_->touch(); --a_->open_streams; }
-  stream_guard(const stream_guard&) = delete;
-  stream_guard& operator=(const stream_guard&) = delete;
-
- private:
-  std::shared_ptr<activity> a_;
-};
-
-// A stream_guard for the port proxy's hot path: it counts on the calling thread's slot, and
-// holds no reference (whoever holds the guard keeps the activity alive, through the link).
+// Counts an open stream (shell, SSE exec, proxied request) for as long as it lives, on the
+// calling thread's slot: the port proxy's I/O threads each count on their own cache line. It
+// holds no reference: whoever holds the guard keeps the activity alive (the proxy, through the
+// link; stream_guard, itself).
 class local_stream_guard {
  public:
-  explicit local_stream_guard(activity& a) : a_(a), slot_(a_.slot_streams.add(1)) { a_.touch(); }
+  explicit local_stream_guard(activity& a) : a_(a), slot_(a_.open_streams.add(1)) { a_.touch(); }
   ~local_stream_guard() {
     a_.touch();
-    a_.slot_streams.add_at(slot_, -1);  // the slot it counted on
+    a_.open_streams.add_at(slot_, -1);  // the slot it counted on
   }
   local_stream_guard(const local_stream_guard&) = delete;
   local_stream_guard& operator=(const local_stream_guard&) = delete;
@@ -72,6 +59,16 @@ class local_stream_guard {
  private:
   activity& a_;
   size_t slot_;
+};
+
+// A local_stream_guard that also keeps the activity alive (the API's shells, execs, uploads).
+class stream_guard {
+ public:
+  explicit stream_guard(std::shared_ptr<activity> a) : a_(std::move(a)), g_(*a_) {}
+
+ private:
+  std::shared_ptr<activity> a_;  // declared first: outlives g_
+  local_stream_guard g_;
 };
 
 // A file descriptor, closed with its last reference.

@@ -367,6 +367,8 @@ struct local_link {
     return ll;
   }
   bool current() const { return !link->ports || link->ports->version() == ports_version; }
+  // Its agent still connected and its ports not closed: the sandbox is still there.
+  bool alive() const { return link->agent && link->agent->connected() && !(link->ports && link->ports->closed()); }
   const actors::exposure* find(uint16_t port) const {
     auto it = exposures.find(port);
     return it == exposures.end() ? nullptr : it->second.get();
@@ -407,12 +409,10 @@ std::string request_head(const http_request& r, const port_target& t, const acto
 // One proxied request (and, after a 101, its tunnel).
 class relay : public upstream_user, public response_sink, public std::enable_shared_from_this<relay> {
  public:
-
   exchange_ptr ex;
   port_target tgt;
-  local_link_ptr ll;                       // keeps the link, and so `exp` and the activity, alive
-  const actors::sandbox_link* link = nullptr;  // ll->link
-  const actors::exposure* exp = nullptr;   // null: the port has no exposure
+  local_link_ptr ll;                      // keeps the link, and so `exp` and the activity, alive
+  const actors::exposure* exp = nullptr;  // null: the port has no exposure (kept alive by ll)
   std::shared_ptr<port_proxy::impl> proxy;  // one reference for its pool, env and options
   std::string head;  // the serialized request head for the sandbox; moved out by the first write
   body_kind body = body_kind::none;
@@ -420,7 +420,7 @@ class relay : public upstream_user, public response_sink, public std::enable_sha
   bool upgrade = false;
 
   void start() {
-    busy_.emplace(*link->act);
+    busy_.emplace(*link().act);
     if (auto c = counters()) {
       c->requests.fetch_add(1, std::memory_order_relaxed);
       c->open_connections.fetch_add(1, std::memory_order_relaxed);
@@ -484,6 +484,7 @@ class relay : public upstream_user, public response_sink, public std::enable_sha
   }
 
  private:
+  const actors::sandbox_link& link() const { return *ll->link; }
   actors::port_counters* counters() const { return exp ? exp->counters.get() : nullptr; }
   // Pooled per event loop: a connection is reused on the thread it lives on.
   const std::string& key() {
@@ -512,7 +513,7 @@ class relay : public upstream_user, public response_sink, public std::enable_sha
   // Everything the upstream's callbacks touch is in place before a new connection starts:
   // they may fire on another thread at once (a refused connect, a sandbox going away).
   void connect(std::shared_ptr<upstream> pooled) {
-    auto u = pooled ? pooled : upstream::make(*proxy->env, *link, tgt.port, key(), proxy->idle);
+    auto u = pooled ? pooled : upstream::make(*proxy->env, link(), tgt.port, key(), proxy->idle);
     if (!u) {
       finished_.store(true);
       ex->respond(error_response(gone()));
@@ -527,7 +528,7 @@ class relay : public upstream_user, public response_sink, public std::enable_sha
     }
     u->attach(shared_from_this());
     if (head.empty())  // a retry: the first attempt took the head
-      head = request_head(ex->request(), tgt, *link, exp, proxy->opts.urls.scheme, body, upgrade);
+      head = request_head(ex->request(), tgt, link(), exp, proxy->opts.urls.scheme, body, upgrade);
     if (auto c = counters()) c->bytes_in.fetch_add(head.size(), std::memory_order_relaxed);
     u->ps->write(std::move(head));
     head.clear();  // moved-from: empty, so a retry rebuilds it
@@ -631,20 +632,23 @@ class relay : public upstream_user, public response_sink, public std::enable_sha
            *p.content_length() <= whole_max;
   }
 
-  void whole_response() {
-    auto& p = *parser_;
+  // The response's Content-Type ("" if none; the last one if repeated).
+  std::string_view content_type() const {
     std::string_view ctype;
-    for (auto& [k, v] : p.fields)
+    for (auto& [k, v] : parser_->fields)
       if (ascii_iequals(k, "content-type")) ctype = v;
+    return ctype;
+  }
+
+  void whole_response() {
     // Aggregate-initialized: no default content type built only to be replaced.
-    whole_resp_.emplace(http_response{p.status, std::string(ctype), std::move(whole_body_), client_headers(false)});
+    whole_resp_.emplace(
+        http_response{parser_->status, std::string(content_type()), std::move(whole_body_), client_headers(false)});
   }
 
   void start_response() {
     auto& p = *parser_;
-    std::string ctype;
-    for (auto& [k, v] : p.fields)
-      if (ascii_iequals(k, "content-type")) ctype = v;
+    std::string ctype(content_type());
     stream_options so;
     auto hdrs = client_headers(false);
     so.no_body = head_request || p.status == 204 || p.status == 304;
@@ -711,7 +715,7 @@ class relay : public upstream_user, public response_sink, public std::enable_sha
       error out = e;
       if (e.code == errc::bad_gateway && !got_bytes_ && e.message.find("connection refused") != std::string::npos)
         out = not_listening(tgt);
-      else if (link->ports && link->ports->closed())
+      else if (link().ports && link().ports->closed())
         out = gone();
       else if (e.code == errc::bad_gateway)
         out = make_error(errc::bad_gateway, "the server on port " + std::to_string(tgt.port) + " in sandbox " +
@@ -1001,8 +1005,7 @@ local_link_ptr port_proxy::impl::cached_link(const std::string& id) {
   auto it = c.links.find(id);
   if (it == c.links.end()) return nullptr;
   auto& ll = it->second;
-  auto& l = *ll->link;
-  if (!(l.agent && l.agent->connected() && !(l.ports && l.ports->closed()))) {
+  if (!ll->alive()) {
     c.links.erase(it);
     return nullptr;
   }
@@ -1016,11 +1019,10 @@ void port_proxy::impl::fetch_link(const std::string& id, std::function<void(expe
     if (!r) return then(r.err());
     auto ll = local_link::make(std::move(*r));
     {
-      auto& c = cache;
-      std::lock_guard lk(c.mu);
-      if (c.links.size() > 256)  // bounded: forget the links of sandboxes that are gone
-        std::erase_if(c.links, [](auto& kv) { return !kv.second->link->agent || !kv.second->link->agent->connected(); });
-      c.links[id] = ll;
+      std::lock_guard lk(cache.mu);
+      if (cache.links.size() > 256)  // bounded: forget the links of sandboxes that are gone
+        std::erase_if(cache.links, [](auto& kv) { return !kv.second->alive(); });
+      cache.links[id] = ll;
     }
     then(std::move(ll));
   });
@@ -1040,7 +1042,6 @@ void port_proxy::impl::serve(const exchange_ptr& ex, port_target t, local_link_p
   }
   auto r = std::make_shared<relay>();
   r->ex = ex;
-  r->link = &link;
   r->exp = exp;
   r->proxy = shared_from_this();
   r->upgrade = wants_upgrade(req);
