@@ -5,23 +5,27 @@ front of the same in-sandbox server, measured with wrk in the same run.
   python3 bench/port_proxy.py [--duration 10] [--connections 64] [--rounds 1]
 
 The upstream is bench/port_proxy_upstream.c (static, epoll, keep-alive, 2-byte body). One copy
-runs inside a busybox sandbox, bound to 0.0.0.0, so both proxies reach it on the sandbox's veth
-address (the jail driver routes 10.201.0.0/16 to each sandbox; docs/design/jail.md): Warren
-connects there directly whenever the server listens on the sandbox's address (docs/api.md), as
-nginx does. One more copy runs on the host (127.0.0.1) as a reference. nginx runs with as many
+runs inside a busybox sandbox, bound to 0.0.0.0 (port 8000). nginx on the host reaches it on
+the sandbox's veth address (the jail driver routes 10.201.0.0/16 to each sandbox;
+docs/design/jail.md), the only way in for a proxy on the host; Warren, as it does for every
+server, on the sandbox's loopback from a socket in its network namespace (docs/api.md), which
+skips the veth, conntrack and nftables. A second copy in the sandbox is bound to the sandbox's
+address only (port 8001), so that Warren takes the veth too: the same path as nginx, the
+proxies' own costs compared. One more copy runs on the host (127.0.0.1) as a reference. nginx runs with as many
 workers as Warren has front-door I/O threads, an upstream keep-alive pool and logging off (the
 usual production proxy setup); Warren logs proxied requests at debug level, so neither writes
 a log line per request. Each target gets requests/s at --connections keep-alive connections and
 p50 latency at 1 connection (no queueing); with --rounds > 1 the targets are measured
-round-robin and the median of each figure is reported. Warren and nginx in front of the sandbox
-run back to back in each round, in alternating order; the goal ratio is the geometric mean of
-the rounds' Warren/nginx ratios (a pair measured seconds apart sees the same host load; use an
+round-robin and the median of each figure is reported. Each Warren target runs right before or
+right after nginx in front of the sandbox, in alternating order; a ratio is the geometric mean
+of the rounds' paired Warren/nginx ratios (a pair measured seconds apart sees the same host load; use an
 even number of rounds, so that each proxy runs first as often as second).
 
   A. host loopback reference: direct vs nginx -> the host copy (what a proxy costs when its
      upstream is on loopback, the cheapest path there is).
-  B. the goal: direct (veth) vs nginx -> veth vs Warren -> veth, the same in-sandbox server on
-     the same path. Warren/nginx req/s is the issue's ratio; Warren's added p50 is over direct.
+  B. the goal: direct (veth) vs nginx -> veth vs Warren -> the same in-sandbox server, each on
+     its own way in. Warren/nginx req/s is the issue's ratio; Warren's added p50 is over direct.
+     Then the same path: Warren -> the copy bound to the sandbox's address (veth) vs nginx.
   C. conservative: Warren -> in-sandbox server vs nginx -> the host copy on loopback.
 Goals (issue 5): Warren/nginx >= 1.0 req/s; added p50 <= 0.2 ms.
 Needs: wrk, nginx, gcc (Debian packages; scripts/install-deps.sh). Not part of CTest."""
@@ -89,6 +93,14 @@ def wait_up(url, host=None):
     raise RuntimeError("not answering: " + url)
 
 
+def upstream_paths(d):
+    """Warren's upstream connections opened so far, by path (address, loopback, agent)."""
+    s, text, _ = d.request("GET", "/metrics")
+    assert s == 200
+    return {m.group(1): int(m.group(2)) for m in
+            re.finditer(r'warren_port_proxy_upstream_connections_total\{path="(\w+)"\} (\d+)', text)}
+
+
 def median(xs):
     xs = sorted(xs)
     return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
@@ -123,11 +135,13 @@ def main():
         with open(binary, "rb") as f:
             s, body, _ = d.request("PUT", "/v1/sandboxes/%s/files?path=/srv/upstream" % sid, body=f.read())
         assert s == 200, body
-        exec_(d, sid, "chmod +x /srv/upstream && (setsid /srv/upstream 8000 > /dev/null 2>&1 &)")
         ip = re.search(r"inet (\d+\.\d+\.\d+\.\d+)", exec_(d, sid, "ip -4 addr show eth0")["stdout"]).group(1)
+        exec_(d, sid, "chmod +x /srv/upstream && (setsid /srv/upstream 8000 > /dev/null 2>&1 &) && "
+                      "(setsid /srv/upstream 8001 %s > /dev/null 2>&1 &)" % ip)
         hport = free_port()
         host_up = subprocess.Popen([binary, str(hport)])
         direct_sb = "http://%s:8000/" % ip
+        wait_up("http://%s:8001/" % ip)
         direct_lo = "http://127.0.0.1:%d/" % hport
         wait_up(direct_sb)
         wait_up(direct_lo)
@@ -140,12 +154,17 @@ def main():
             ("direct_lo", direct_lo, None),
             ("nginx_lo", "http://127.0.0.1:%d/" % n_lo, None),
             ("direct_sb", direct_sb, None),
+            ("warren_addr", "http://127.0.0.1:%d/" % d.port, "8001-%s.localhost:%d" % (sid, d.port)),
             ("nginx_sb", "http://127.0.0.1:%d/" % n_sb, None),
             ("warren_sb", "http://127.0.0.1:%d/" % d.port, host),
         ]
-        for name, url, h in targets:  # warm-up (pools, page cache)
+        paths = {}
+        for name, url, h in targets:  # warm-up (pools, page cache); which path Warren took
+            before = upstream_paths(d)
             wait_up(url, h)
             wrk(url, a.connections, 2, h)
+            after = upstream_paths(d)
+            paths[name] = " ".join("%s +%d" % (k, after[k] - before[k]) for k in after if after[k] > before[k])
 
         raw = {name: {"rps": [], "p50": []} for name, _, _ in targets}
         for i in range(a.rounds):
@@ -157,11 +176,15 @@ def main():
             for name, url, h in order:
                 raw[name]["p50"].append(wrk(url, 1, max(3, a.duration // 2), h)[1])
         res = {k: {"rps": median(v["rps"]), "p50_ms_1conn": median(v["p50"])} for k, v in raw.items()}
-        pair_ratios = [w / n for w, n in zip(raw["warren_sb"]["rps"], raw["nginx_sb"]["rps"])]
         # The geometric mean: with an even number of rounds each proxy runs first as often as
         # second, and what the position does to a round (the one measured second has done up
         # to ~10 % better here) cancels out.
-        ratio = math.exp(sum(math.log(x) for x in pair_ratios) / len(pair_ratios))
+        def paired(w):
+            rs = [x / n for x, n in zip(raw[w]["rps"], raw["nginx_sb"]["rps"])]
+            return math.exp(sum(math.log(x) for x in rs) / len(rs)), rs
+        ratio, pair_ratios = paired("warren_sb")
+        same_ratio, same_pairs = paired("warren_addr")
+        odd = "" if a.rounds % 2 == 0 else " — an odd number of rounds: the order is not balanced"
         r = lambda k: res[k]["rps"]  # noqa: E731
         p = lambda k: res[k]["p50_ms_1conn"]  # noqa: E731
 
@@ -172,22 +195,30 @@ def main():
         print("   direct                 %10.0f req/s   p50 (1 conn) %.3f ms" % (r("direct_lo"), p("direct_lo")))
         print("   nginx -> loopback      %10.0f req/s   p50 (1 conn) %.3f ms   nginx/direct %.2f   added p50 %.3f ms"
               % (r("nginx_lo"), p("nginx_lo"), r("nginx_lo") / r("direct_lo"), p("nginx_lo") - p("direct_lo")))
-        print("B. the goal: the same in-sandbox server, both proxies over the sandbox's veth")
+        print("B. the goal: the same in-sandbox server (0.0.0.0:8000), each proxy on its way in")
         print("   direct (veth)          %10.0f req/s   p50 (1 conn) %.3f ms" % (r("direct_sb"), p("direct_sb")))
         print("   nginx -> veth          %10.0f req/s   p50 (1 conn) %.3f ms   nginx/direct %.2f   added p50 %.3f ms"
               % (r("nginx_sb"), p("nginx_sb"), r("nginx_sb") / r("direct_sb"), p("nginx_sb") - p("direct_sb")))
-        print("   warren -> veth         %10.0f req/s   p50 (1 conn) %.3f ms   warren/direct %.2f   added p50 %.3f ms"
-              % (r("warren_sb"), p("warren_sb"), r("warren_sb") / r("direct_sb"), p("warren_sb") - p("direct_sb")))
+        print("   warren (%s)   %10.0f req/s   p50 (1 conn) %.3f ms   warren/direct %.2f   added p50 %.3f ms"
+              % (paths["warren_sb"], r("warren_sb"), p("warren_sb"), r("warren_sb") / r("direct_sb"),
+                 p("warren_sb") - p("direct_sb")))
         print("   warren/nginx req/s: %.2f (goal >= 1.0; geometric mean of the rounds' paired ratios: %s%s; "
               "ratio of the medians %.2f); warren added p50 %.3f ms (goal <= 0.2 ms)"
-              % (ratio, " ".join("%.2f" % x for x in pair_ratios),
-                 "" if a.rounds % 2 == 0 else " — an odd number of rounds: the order is not balanced",
+              % (ratio, " ".join("%.2f" % x for x in pair_ratios), odd,
                  r("warren_sb") / r("nginx_sb"), p("warren_sb") - p("direct_sb")))
+        print("   the same path: warren -> a copy bound to the sandbox's address only (%s, veth as nginx)"
+              % paths["warren_addr"])
+        print("   warren -> veth         %10.0f req/s   p50 (1 conn) %.3f ms   warren/direct %.2f   added p50 %.3f ms"
+              % (r("warren_addr"), p("warren_addr"), r("warren_addr") / r("direct_sb"),
+                 p("warren_addr") - p("direct_sb")))
+        print("   warren/nginx req/s on the same path: %.2f (paired: %s%s)"
+              % (same_ratio, " ".join("%.2f" % x for x in same_pairs), odd))
         fair = r("warren_sb") / r("nginx_lo")
         print("C. conservative: Warren -> in-sandbox server vs nginx -> the host copy on loopback")
         print("   warren/nginx req/s: %.2f; added p50 over direct-loopback: nginx %.3f ms, warren %.3f ms"
               % (fair, p("nginx_lo") - p("direct_lo"), p("warren_sb") - p("direct_lo")))
         print(json.dumps({"median": res, "runs": raw, "ratio": ratio, "round_ratios": pair_ratios,
+                          "same_path_ratio": same_ratio, "same_path_round_ratios": same_pairs, "paths": paths,
                           "ratio_of_medians": r("warren_sb") / r("nginx_sb"), "conservative_ratio": fair}))
     finally:
         if nginx:

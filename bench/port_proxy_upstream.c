@@ -13,11 +13,13 @@
 
 static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok";
 
+// usage: upstream [port [IPv4 address to bind; default all]]
 int main(int argc, char** argv) {
   int port = argc > 1 ? atoi(argv[1]) : 8000;
   int ls = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0), one = 1;
   setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port), .sin_addr.s_addr = INADDR_ANY};
+  if (argc > 2 && inet_pton(AF_INET, argv[2], &a.sin_addr) != 1) return 2;
   if (bind(ls, (struct sockaddr*)&a, sizeof a) || listen(ls, 1024)) return 1;
   int ep = epoll_create1(0);
   struct epoll_event ev = {.events = EPOLLIN, .data.fd = ls}, evs[256];

@@ -44,7 +44,7 @@ namespace {
 
 constexpr size_t pause_above = 1024 * 1024;  // unsent response bytes before we pause the upstream
 constexpr size_t resume_below = 256 * 1024;
-constexpr std::chrono::seconds agent_reuse_for{5};
+constexpr std::chrono::seconds fallback_reuse_for{5};
 constexpr uint64_t whole_max = 64 * 1024;  // a response this small, complete in one read, goes out whole
 
 std::string_view trim(std::string_view s) {
@@ -193,10 +193,10 @@ struct upstream : std::enable_shared_from_this<upstream> {
   steady::time_point idle_since = coarse_now();
   steady::time_point opened = coarse_now();
 
-  // A connection through the agent or to the sandbox's loopback is reused only for a short
-  // while: the server may have rebound to the sandbox's address meanwhile, and new connections
-  // then go there.
-  bool worth_keeping() const { return ps->direct() || coarse_now() - opened < agent_reuse_for; }
+  // A connection on a fallback path (the sandbox's address after its loopback refused, or the
+  // agent) is reused only for a short while: the server may have rebound meanwhile, and new
+  // connections then take the first path (port_upstream::preferred).
+  bool worth_keeping() const { return ps->preferred() || coarse_now() - opened < fallback_reuse_for; }
 
   std::mutex mu;
   std::shared_ptr<upstream_user> user;

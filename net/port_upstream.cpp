@@ -1,11 +1,12 @@
 // net/port_upstream.cpp — direct-or-agent upstream connections of the port proxy
 // (port_upstream.hpp). Writes made before the route is decided are held here, so a refused
-// direct connect falls back to the next path (loopback, then the agent) without losing or
-// reordering a byte.
+// direct connect falls back to the next path (loopback, the sandbox's address, the agent)
+// without losing or reordering a byte.
 #include "net/port_upstream.hpp"
 
 #include <array>
 #include <atomic>
+#include <bitset>
 #include <iterator>
 #include <vector>
 
@@ -38,9 +39,16 @@ enum class path { address, loopback, agent };
 std::array<std::atomic<uint64_t>, 3> opened_by_path{};
 void count(path p) { opened_by_path[static_cast<size_t>(p)].fetch_add(1, std::memory_order_relaxed); }
 
-// Where a server bound to the sandbox's loopback is reached from a socket in its namespace:
-// IPv4 first, then IPv6 (Node resolves "localhost" to ::1), as the agent does.
+// The paths into a sandbox, in the order tried. Its loopback first, from a socket made in its
+// network namespace: that reaches a server bound to 0.0.0.0 as well as one bound to 127.0.0.1
+// (Vite's and Jupyter's default), and skips the veth, conntrack and nftables; IPv4, then IPv6
+// (Node resolves "localhost" to ::1), as the agent does. Then the sandbox's address (a server
+// bound to that address only, or a sandbox without a namespace the host can enter); the agent
+// last.
+enum class route : uint8_t { loopback_v4, loopback_v6, address, agent };
 constexpr const char* loopbacks[] = {"127.0.0.1", "::1"};
+route after(route r) { return static_cast<route>(static_cast<uint8_t>(r) + 1); }
+bool on_loopback(route r) { return r == route::loopback_v4 || r == route::loopback_v6; }
 
 class either_upstream final : public port_upstream,
                               public actors::port_table::closable,
@@ -52,17 +60,16 @@ class either_upstream final : public port_upstream,
         key_(link.id + ":" + std::to_string(port)), routes_(env.routes), connect_timeout_(env.connect_timeout),
         cb_(std::move(cb)) {}
 
-  // The sandbox's own address first; then, if the server refused there (it listens on loopback
-  // only) or did lately, its loopback from a socket in its network namespace; the agent last
-  // (a sandbox without a namespace the host can enter, or nothing on loopback either).
+  // The first path that accepts (see route). A port whose first path refused lately (a server
+  // bound to the sandbox's address only, or, without a namespace, to its loopback only) starts
+  // at the next one.
   void start(boost::asio::io_context* io) override {
     std::unique_lock<std::recursive_mutex> lk(mu_);
     if (cancelled_ || started_) return;
     started_ = true;
     io_ = io;
-    bool loopback_only = routes_ && !routes_->worth_trying(key_);
-    if (io && !addr_.empty() && !loopback_only && open_tcp(addr_, -1)) return;
-    if (next_loopback()) return;
+    bool skip_first = routes_ && !routes_->worth_trying(key_);
+    if (try_from(skip_first ? (netns_ ? route::address : route::agent) : route::loopback_v4)) return;
     use_agent(lk);
   }
 
@@ -105,9 +112,9 @@ class either_upstream final : public port_upstream,
     if (ag_) ag_->cancel();
   }
 
-  bool direct() const override {
+  bool preferred() const override {
     std::lock_guard<std::recursive_mutex> lk(mu_);
-    return decided_ && tcp_ != nullptr && loopback_ == 0;
+    return decided_ && tcp_ != nullptr && (netns_ ? on_loopback(route_) : route_ == route::address);
   }
 
   // The sandbox is going away: cut the direct connection (the agent's streams end on their own).
@@ -119,6 +126,20 @@ class either_upstream final : public port_upstream,
   }
 
  private:
+  // Opens a direct connection on the first path from `r` on that this sandbox has; false when
+  // none is left but the agent.
+  bool try_from(route r) {
+    for (; io_ && r != route::agent; r = after(r)) {
+      if (on_loopback(r) ? !netns_ : addr_.empty()) continue;
+      route_ = r;
+      if (on_loopback(r) ? open_tcp(loopbacks[static_cast<size_t>(r)], netns_->get()) : open_tcp(addr_, -1))
+        return true;
+      refused_.set(static_cast<size_t>(r));
+    }
+    route_ = route::agent;
+    return false;
+  }
+
   // A direct TCP connection: to `ip` (the sandbox's address), or, with `netns`, to an address
   // in the sandbox's own network.
   bool open_tcp(const std::string& ip, int netns) {
@@ -137,30 +158,21 @@ class either_upstream final : public port_upstream,
     return tcp_ != nullptr;
   }
 
-  // The next loopback address to try inside the sandbox's network; false when none is left.
-  bool next_loopback() {
-    if (!io_ || !netns_) return false;
-    while (loopback_ < std::size(loopbacks))
-      if (open_tcp(loopbacks[loopback_++], netns_->get())) return true;
-    return false;
-  }
-
   void direct_connected() {
     std::lock_guard<std::recursive_mutex> lk(mu_);
     if (decided_ || !tcp_) return;
     decided_ = true;
-    count(loopback_ ? path::loopback : path::address);
-    // Reached on loopback after the sandbox's address refused: remembered, so that the next
-    // connections go there first.
-    if (loopback_ && refused_on_address_ && routes_) routes_->refused(key_);
+    count(on_loopback(route_) ? path::loopback : path::address);
+    // Reached on the sandbox's address after both loopbacks refused: remembered, so that the
+    // next connections go there first.
+    if (route_ == route::address && refused_.test(0) && refused_.test(1) && routes_) routes_->refused(key_);
     auto held = std::move(pending_);
     pending_.clear();
     for (auto& w : held) tcp_->write(std::move(w.data), std::move(w.done));
     if (shut_) tcp_->shutdown_write();
   }
 
-  // Not reachable directly (refused: a server bound to loopback inside; or too slow): through
-  // the agent, which connects to 127.0.0.1:<port> inside the sandbox.
+  // Refused (nothing listens there) or too slow: the next path.
   void direct_failed() {
     std::unique_lock<std::recursive_mutex> lk(mu_);
     tcp_.reset();
@@ -171,17 +183,19 @@ class either_upstream final : public port_upstream,
       if (close) close(make_error(errc::bad_gateway, "the sandbox went away"));
       return;
     }
-    if (!loopback_) refused_on_address_ = true;
-    if (next_loopback()) return;
-    use_agent(lk, refused_on_address_ && !netns_);
+    auto failed = route_;
+    refused_.set(static_cast<size_t>(failed));
+    if (try_from(after(failed))) return;
+    use_agent(lk, failed == route::address && !netns_);
   }
 
-  // `after_direct`: the direct connect failed. If the agent then gets through, the server
-  // listens on loopback only: remembered, so its next connections skip the direct attempt. If
-  // nothing listens at all (a server still starting), nothing is remembered.
-  void use_agent(std::unique_lock<std::recursive_mutex>&, bool after_direct = false) {
+  // Through the agent, which connects to 127.0.0.1:<port> inside the sandbox. `after_address`:
+  // the sandbox's address refused and the host cannot enter its network. If the agent then gets
+  // through, the server listens on loopback only: remembered, so its next connections skip the
+  // address. If nothing listens at all (a server still starting), nothing is remembered.
+  void use_agent(std::unique_lock<std::recursive_mutex>&, bool after_address = false) {
     agent::port_callbacks pc;
-    pc.on_connected = [routes = after_direct ? routes_ : nullptr, key = key_] {
+    pc.on_connected = [routes = after_address ? routes_ : nullptr, key = key_] {
       count(path::agent);
       if (routes) routes->refused(key);
     };
@@ -215,8 +229,8 @@ class either_upstream final : public port_upstream,
   std::vector<tcp_upstream::pending_write> pending_;  // until the route is decided
   bool started_ = false, decided_ = false, paused_ = false, shut_ = false, cancelled_ = false, closed_ = false;
   boost::asio::io_context* io_ = nullptr;  // the loop direct connections live on (null: agent only)
-  size_t loopback_ = 0;                    // loopback addresses tried so far (0: on its address)
-  bool refused_on_address_ = false;
+  route route_ = route::loopback_v4;        // the path tried last, or taken
+  std::bitset<3> refused_;                 // direct paths that refused (by route)
 };
 
 }  // namespace

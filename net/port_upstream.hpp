@@ -1,9 +1,10 @@
 // net/port_upstream.hpp — one upstream connection of the port proxy into a sandbox port. It
-// goes straight over TCP to the sandbox's network address when the server listens there; to
-// the sandbox's loopback, from a socket made in its network namespace, when the server listens
-// only there (127.0.0.1 or ::1 inside); and through the agent's port stream when the host cannot
-// enter the sandbox's network (a microVM) or is told not to. The choice is made per connection
-// and invisible to the caller. It never connects anywhere but the one sandbox it was opened for,
+// goes over TCP to the sandbox's loopback (127.0.0.1, then ::1), from a socket made in its
+// network namespace: that reaches a server bound to 0.0.0.0 or to loopback alike, the cheapest
+// way in. Then to the sandbox's network address (a server bound to that address only, or a
+// sandbox whose network the host cannot enter); through the agent's port stream last (a microVM
+// whose server listens on loopback only, or a daemon told not to enter namespaces). The choice
+// is made per connection and invisible to the caller. It never connects anywhere but the one sandbox it was opened for,
 // and every direct connection is cut when that sandbox goes away.
 #pragma once
 
@@ -43,14 +44,16 @@ class port_upstream {
   virtual void pause_output() = 0;    // backpressure: stop taking the server's bytes
   virtual void resume_output() = 0;
   virtual void cancel() = 0;          // close; no more callbacks
-  // Over TCP to the sandbox's own address, once decided (else on its loopback, or through the
-  // agent: reused only briefly, as the server may rebind to the address meanwhile).
-  virtual bool direct() const = 0;
+  // On the first path this sandbox has (its loopback; its address when the host cannot enter
+  // its network), once decided. Connections on a later path are reused only briefly: the
+  // server may rebind meanwhile, and new connections then take the first path.
+  virtual bool preferred() const = 0;
 };
 
-// Ports recently found reachable only through the agent (refused directly, accepted on
-// loopback inside): their next connections go through the agent straight away instead of paying
-// a refused connect each time. Forgotten after `memory`, so a server that rebinds is found.
+// Ports whose first path refused lately while a later one accepted (a server bound to the
+// sandbox's address only; without a namespace, one bound to loopback only): their next
+// connections start at the later path instead of paying a refused connect each time.
+// Forgotten after `memory`, so a server that rebinds is found.
 class direct_routes {
  public:
   explicit direct_routes(std::chrono::milliseconds memory = std::chrono::seconds(2)) : memory_(memory) {}

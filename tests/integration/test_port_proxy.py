@@ -19,14 +19,18 @@ from warren_harness import (assert_error, create_sandbox, daemon_rss_bytes, dest
                             module_daemon)
 
 IMAGE = "debian:bookworm"
-APP_PORT = 8000     # the app bound to 127.0.0.1: reached from a socket in the sandbox's network
-DIRECT_PORT = 8001  # the same app bound to 0.0.0.0: reached straight over the sandbox's veth
+APP_PORT = 8000      # the app bound to 127.0.0.1: reached from a socket in the sandbox's network
+ADDRESS_PORT = 8001  # the same app bound to the sandbox's own address only: reached over its veth
 APP = open(os.path.join(os.path.dirname(__file__), "port_proxy_app.py")).read()
 
 
 @pytest.fixture(scope="module")
 def d():
     yield from module_daemon(("busybox:latest", IMAGE), IMAGE)
+
+
+def sandbox_ip(d, sid):
+    return exec_(d, sid, "ip -4 -o addr show eth0")["stdout"].split()[3].split("/")[0]
 
 
 def start_app(d, sid, port=APP_PORT, bind="127.0.0.1"):
@@ -45,15 +49,16 @@ def start_app(d, sid, port=APP_PORT, bind="127.0.0.1"):
 def sb(d):
     obj = create_sandbox(d, image=IMAGE)
     start_app(d, obj["id"])
-    start_app(d, obj["id"], DIRECT_PORT, "0.0.0.0")
+    start_app(d, obj["id"], ADDRESS_PORT, sandbox_ip(d, obj["id"]))
     yield obj["id"]
     destroy_sandbox(d, obj["id"])
 
 
-# The proxy reaches a server listening on the sandbox's address directly, and one bound to
-# loopback inside from a socket in its network namespace; every faithfulness test runs against
-# both (and test_port_proxy_agent_path.py runs them through the agent).
-@pytest.fixture(params=[APP_PORT, DIRECT_PORT], ids=["loopback", "direct"])
+# The proxy reaches a server on the sandbox's loopback (or all interfaces) from a socket in its
+# network namespace, and one bound to the sandbox's address only over its veth; every
+# faithfulness test runs against both (and test_port_proxy_agent_path.py runs them through the
+# agent).
+@pytest.fixture(params=[APP_PORT, ADDRESS_PORT], ids=["loopback", "address"])
 def port(request):
     return request.param
 
@@ -311,10 +316,10 @@ def test_unknown_sandbox_is_404(d):
     assert_error(s, body, 404, "not_found")
 
 
-@pytest.mark.parametrize("bind", ["127.0.0.1", "0.0.0.0"], ids=["loopback", "direct"])
+@pytest.mark.parametrize("bind", ["127.0.0.1", "address"])
 def test_destroying_the_sandbox_mid_response_ends_the_connection(d, bind):
     obj = create_sandbox(d, image=IMAGE)
-    start_app(d, obj["id"], APP_PORT, bind)
+    start_app(d, obj["id"], APP_PORT, sandbox_ip(d, obj["id"]) if bind == "address" else bind)
     c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=30)
     c.request("GET", "/slow", headers={"Host": port_host(d, obj["id"])})
     r = c.getresponse()
@@ -343,39 +348,47 @@ def upstream_opened(d):
     return out
 
 
-def test_a_server_on_the_sandbox_address_is_reached_on_it_one_on_loopback_from_inside_its_network(d, sb):
-    # What the in-sandbox server sees as its peer tells the paths apart: the host end of the
-    # sandbox's veth (on its address) or loopback (from inside); the metrics tell which way in.
-    s, got, _ = proxied(d, sb, "GET", "/peer", port=DIRECT_PORT)
-    assert s == 200 and got["peer_host"] != "127.0.0.1"
+def test_a_server_on_loopback_or_all_interfaces_is_reached_on_loopback_one_on_the_address_only_on_it(d, sb):
+    # What the in-sandbox server sees as its peer tells the paths apart: loopback (from a socket
+    # in the sandbox's network namespace) or the host end of the sandbox's veth (on its address);
+    # the metrics tell which way in. Fresh ports: new connections.
     gw = exec_(d, sb, "ip -4 route show default")["stdout"].split()[2]
-    assert got["peer_host"] == gw
-    for port, bind in ((8020, "127.0.0.1"), (8021, "::1")):  # fresh ports: new connections
+    ip = sandbox_ip(d, sb)
+    for port, bind, path, peers in ((8020, "127.0.0.1", "loopback", ("127.0.0.1",)),
+                                    (8021, "::1", "loopback", ("::1",)),
+                                    (8022, "0.0.0.0", "loopback", ("127.0.0.1",)),
+                                    (8023, ip, "address", (gw,))):
         before = upstream_opened(d)
         start_app(d, sb, port, bind)
         s, got, _ = proxied(d, sb, "GET", "/peer", port=port)
-        assert s == 200 and got["peer_host"] in ("127.0.0.1", "::1"), got
+        assert s == 200 and got["peer_host"] in peers, (bind, got)
         after = upstream_opened(d)
-        # From a socket in the sandbox's network namespace, never through the agent.
-        assert after["loopback"] > before["loopback"], (before, after)
-        assert after["agent"] == before["agent"], (before, after)
+        assert after[path] > before[path], (bind, before, after)
+        assert after["agent"] == before["agent"], (bind, before, after)  # never through the agent
 
 
-def test_a_server_that_moves_from_loopback_to_all_interfaces_is_still_reached(d):
+def test_a_server_that_rebinds_is_still_reached_on_its_new_path(d):
     obj = create_sandbox(d, image=IMAGE)
+    gw = exec_(d, obj["id"], "ip -4 route show default")["stdout"].split()[2]
+
+    def moved_to(bind, peer):
+        exec_(d, obj["id"], "pkill -f '^python3 /srv/app.py %d'; sleep 0.3" % APP_PORT)
+        start_app(d, obj["id"], APP_PORT, bind)
+        # Connections on a fallback path are reused for 5 s, refusals remembered for 2 s.
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            s, got, _ = proxied(d, obj["id"], "GET", "/peer")
+            if s == 200 and got["peer_host"] == peer:
+                return
+            time.sleep(0.5)
+        raise AssertionError("still not reached on %s: %s %s" % (peer, s, got))
+
     try:
         start_app(d, obj["id"], APP_PORT, "127.0.0.1")
         s, got, _ = proxied(d, obj["id"], "GET", "/peer")
         assert s == 200 and got["peer_host"] == "127.0.0.1"
-        exec_(d, obj["id"], "pkill -f '^python3 /srv/app.py %d'; sleep 0.3" % APP_PORT)
-        start_app(d, obj["id"], APP_PORT, "0.0.0.0")
-        deadline = time.time() + 15  # loopback connections are reused for 5 s, refusals remembered 2 s
-        while time.time() < deadline:
-            s, got, _ = proxied(d, obj["id"], "GET", "/peer")
-            if s == 200 and got["peer_host"] != "127.0.0.1":
-                break
-            time.sleep(0.5)
-        assert s == 200 and got["peer_host"] != "127.0.0.1"
+        moved_to(sandbox_ip(d, obj["id"]), gw)  # loopback -> the sandbox's address only
+        moved_to("0.0.0.0", "127.0.0.1")        # -> all interfaces: loopback again
     finally:
         destroy_sandbox(d, obj["id"])
 
@@ -426,10 +439,10 @@ while True:
 
 
 def test_a_pooled_connection_the_server_drops_is_retried_on_a_new_one(d, sb, port):
-    p = port + 10  # 8010 on loopback, 8011 on all interfaces (direct)
+    p = port + 10  # 8010 on loopback, 8011 on the sandbox's address
     exec_(d, sb, "cat > /srv/dropper.py", stdin=DROPPER)
     exec_(d, sb, "(setsid nohup python3 /srv/dropper.py %d %s > /tmp/dropper-%d.log 2>&1 &)"
-          % (p, "0.0.0.0" if port == DIRECT_PORT else "127.0.0.1", p))
+          % (p, sandbox_ip(d, sb) if port == ADDRESS_PORT else "127.0.0.1", p))
     c = http.client.HTTPConnection("127.0.0.1", d.port, timeout=30)
     try:
         deadline = time.time() + 20

@@ -9,7 +9,7 @@ import pytest
 
 import test_port_proxy as base
 from test_port_proxy import APP_PORT, IMAGE, proxied, start_app, upstream_opened
-from warren_harness import WARREN, Daemon, cleanup_sandboxes, create_sandbox, destroy_sandbox, shared_images
+from warren_harness import WARREN, Daemon, cleanup_sandboxes, create_sandbox, destroy_sandbox, exec_, shared_images
 
 
 # test_port_proxy's tests that take the `port` fixture, collected here as tests of this module
@@ -48,6 +48,17 @@ def test_a_server_on_loopback_is_reached_through_the_agent(d, sb):
     assert s == 200 and got["peer_host"] == "127.0.0.1", got
     after = upstream_opened(d)
     assert after["agent"] > before["agent"], (before, after)
+    assert after["loopback"] == before["loopback"], (before, after)
+
+
+def test_without_a_namespace_a_server_on_all_interfaces_is_reached_on_the_sandbox_address(d, sb):
+    before = upstream_opened(d)
+    start_app(d, sb, 8022, "0.0.0.0")
+    s, got, _ = proxied(d, sb, "GET", "/peer", port=8022)
+    gw = exec_(d, sb, "ip -4 route show default")["stdout"].split()[2]
+    assert s == 200 and got["peer_host"] == gw, got
+    after = upstream_opened(d)
+    assert after["address"] > before["address"], (before, after)
     assert after["loopback"] == before["loopback"], (before, after)
 
 

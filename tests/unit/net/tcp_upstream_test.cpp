@@ -218,7 +218,7 @@ TEST_CASE("not an IP address: no connection object at all") {
   CHECK_FALSE(tcp_upstream::open(l.io, "", 80, rec.callbacks(), 100ms));
 }
 
-TEST_CASE("direct_routes remembers a loopback-only port for a while, per port") {
+TEST_CASE("direct_routes remembers a port whose first path refused, for a while, per port") {
   direct_routes r(100ms);
   CHECK(r.worth_trying("a:8000"));
   r.refused("a:8000");
