@@ -176,9 +176,9 @@ def main():
             for name, url, h in order:
                 raw[name]["p50"].append(wrk(url, 1, max(3, a.duration // 2), h)[1])
         res = {k: {"rps": median(v["rps"]), "p50_ms_1conn": median(v["p50"])} for k, v in raw.items()}
-        # The geometric mean: with an even number of rounds each proxy runs first as often as
-        # second, and what the position does to a round (the one measured second has done up
-        # to ~10 % better here) cancels out.
+        # The geometric mean: with an even number of rounds each Warren target runs before nginx
+        # as often as after it. (A run right after direct_sb is 8-10 % slower here; that falls
+        # on a Warren target in every other round and never on nginx: bench/README.md.)
         def paired(w):
             rs = [x / n for x, n in zip(raw[w]["rps"], raw["nginx_sb"]["rps"])]
             return math.exp(sum(math.log(x) for x in rs) / len(rs)), rs
