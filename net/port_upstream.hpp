@@ -4,8 +4,8 @@
 // way in. Then to the sandbox's network address (a server bound to that address only, or a
 // sandbox whose network the host cannot enter); through the agent's port stream last (a microVM
 // whose server listens on loopback only, or a daemon told not to enter namespaces). The choice
-// is made per connection and invisible to the caller. It never connects anywhere but the one sandbox it was opened for,
-// and every direct connection is cut when that sandbox goes away.
+// is made per connection and invisible to the caller. It never connects anywhere but the one
+// sandbox it was opened for, and every direct connection is cut when that sandbox goes away.
 #pragma once
 
 #include <chrono>
