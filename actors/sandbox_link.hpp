@@ -10,9 +10,8 @@
 #include <memory>
 #include <string>
 
-#include <unistd.h>
-
 #include "actors/port_table.hpp"
+#include "core/owned_fd.hpp"
 #include "core/thread_slot.hpp"
 
 namespace warren::agent { class client; }
@@ -69,21 +68,6 @@ class stream_guard {
  private:
   std::shared_ptr<activity> a_;  // declared first: outlives g_
   local_stream_guard g_;
-};
-
-// A file descriptor, closed with its last reference.
-class owned_fd {
- public:
-  explicit owned_fd(int fd) : fd_(fd) {}
-  ~owned_fd() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  owned_fd(const owned_fd&) = delete;
-  owned_fd& operator=(const owned_fd&) = delete;
-  int get() const { return fd_; }
-
- private:
-  int fd_;
 };
 
 struct sandbox_link {

@@ -158,6 +158,8 @@ class either_upstream final : public port_upstream,
     return tcp_ != nullptr;
   }
 
+  bool refused(route r) const { return refused_.test(static_cast<size_t>(r)); }
+
   void direct_connected() {
     std::lock_guard<std::recursive_mutex> lk(mu_);
     if (decided_ || !tcp_) return;
@@ -165,7 +167,7 @@ class either_upstream final : public port_upstream,
     count(on_loopback(route_) ? path::loopback : path::address);
     // Reached on the sandbox's address after both loopbacks refused: remembered, so that the
     // next connections go there first.
-    if (route_ == route::address && refused_.test(0) && refused_.test(1) && routes_) routes_->refused(key_);
+    if (route_ == route::address && refused(route::loopback_v4) && refused(route::loopback_v6) && routes_) routes_->refused(key_);
     auto held = std::move(pending_);
     pending_.clear();
     for (auto& w : held) tcp_->write(std::move(w.data), std::move(w.done));
@@ -214,7 +216,7 @@ class either_upstream final : public port_upstream,
 
   std::shared_ptr<agent::client> agent_;
   std::string addr_;  // the sandbox's address ("" = agent only)
-  std::shared_ptr<const actors::owned_fd> netns_;  // its network namespace (null: none)
+  std::shared_ptr<const owned_fd> netns_;  // its network namespace (null: none)
   uint16_t port_;
   std::string key_;
   std::shared_ptr<direct_routes> routes_;

@@ -34,7 +34,7 @@ class tcp_upstream {
     std::function<void(status)> done;
   };
 
-  // Connects to ipv4:port on `io`, which must be run by exactly one thread (the front door's
+  // Connects to ip:port on `io`, which must be run by exactly one thread (the front door's
   // loops are): that thread serializes the connection, and calls made on it run inline.
   // `timeout` bounds the connect only. Null if `ip` is not an IPv4 or IPv6 address.
   // With `netns` (a network namespace's descriptor, -1 for none), the socket is made in that

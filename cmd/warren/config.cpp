@@ -30,8 +30,8 @@ warren_config::warren_config() {
       .add(public_domain, "public-domain", "domain of sandbox port URLs (default localhost:<api port>)")
       .add(public_scheme, "public-scheme", "scheme of sandbox port URLs (default http, https with TLS)")
       .add(proxy_loopback, "proxy-loopback",
-           "how the port proxy reaches a server on a sandbox's loopback: netns (a socket in the sandbox's "
-           "network) or agent (through its agent, as for microVMs)");
+           "how the port proxy reaches a sandbox's servers: netns (its loopback from a socket in the sandbox's "
+           "network, then its address) or agent (its address, then through its agent, as for microVMs)");
 }
 
 std::string default_data_dir() {

@@ -17,22 +17,13 @@
 #include <cstring>
 #include <thread>
 
+#include "core/owned_fd.hpp"
 #include "vmm/jail/host_file.hpp"
 #include "vmm/jail/jail_driver.hpp"
 
 extern char** environ;
 
 namespace warren::vmm::jail {
-namespace {
-
-struct fd_guard {
-  int fd = -1;
-  ~fd_guard() {
-    if (fd >= 0) close(fd);
-  }
-};
-
-}  // namespace
 
 expected<launch_result> run_helper(const std::string& helper_path, const launch_plan& plan, int listen_fd,
                                    int timeout_ms) {
@@ -43,16 +34,16 @@ expected<launch_result> run_helper(const std::string& helper_path, const launch_
     close(in[1]);
     return make_error(errc::internal, "pipe: " + errno_name(errno));
   }
-  fd_guard in_w{in[1]}, out_r{out[0]}, in_r{in[0]}, out_w{out[1]};
+  owned_fd in_w{in[1]}, out_r{out[0]}, in_r{in[0]}, out_w{out[1]};
   // dup2 onto 3 clears CLOEXEC only when the numbers differ: make sure they do.
-  fd_guard lfd{fcntl(listen_fd, F_DUPFD_CLOEXEC, 10)};
-  if (lfd.fd < 0) return make_error(errc::internal, "dup listen fd: " + errno_name(errno));
+  owned_fd lfd{fcntl(listen_fd, F_DUPFD_CLOEXEC, 10)};
+  if (lfd.get() < 0) return make_error(errc::internal, "dup listen fd: " + errno_name(errno));
 
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_adddup2(&fa, in[0], 0);
   posix_spawn_file_actions_adddup2(&fa, out[1], 1);
-  posix_spawn_file_actions_adddup2(&fa, lfd.fd, 3);
+  posix_spawn_file_actions_adddup2(&fa, lfd.get(), 3);
   posix_spawnattr_t at;
   posix_spawnattr_init(&at);
   sigset_t none, all;
@@ -70,17 +61,17 @@ expected<launch_result> run_helper(const std::string& helper_path, const launch_
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&at);
   if (rc != 0) return make_error(errc::internal, "spawn " + helper_path + ": " + errno_name(rc));
-  close(in_r.fd), in_r.fd = -1;
-  close(out_w.fd), out_w.fd = -1;
+  in_r.reset();
+  out_w.reset();
 
   std::string text = encode(plan);
   for (size_t off = 0; off < text.size();) {
-    ssize_t n = write(in_w.fd, text.data() + off, text.size() - off);
+    ssize_t n = write(in_w.get(), text.data() + off, text.size() - off);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;  // the helper died; its exit tells the rest
     off += static_cast<size_t>(n);
   }
-  close(in_w.fd), in_w.fd = -1;
+  in_w.reset();
 
   std::string answer;
   auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
@@ -91,12 +82,12 @@ expected<launch_result> run_helper(const std::string& helper_path, const launch_
       timed_out = true;
       break;
     }
-    pollfd p{out_r.fd, POLLIN, 0};
+    pollfd p{out_r.get(), POLLIN, 0};
     int pr = poll(&p, 1, static_cast<int>(left.count()));
     if (pr < 0 && errno == EINTR) continue;
     if (pr <= 0) continue;
     char buf[1024];
-    ssize_t n = read(out_r.fd, buf, sizeof buf);
+    ssize_t n = read(out_r.get(), buf, sizeof buf);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) break;
     answer.append(buf, static_cast<size_t>(n));
