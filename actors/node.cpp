@@ -185,8 +185,9 @@ node_actor spawn_node(caf::actor_system& sys, node_settings settings) {
         [self](mint_key_atom, const std::string& tenant,
                bool admin) -> caf::result<std::string, std::string, std::string> {
           auto& c = self->state.cfg;
-          if (!auth::is_token_chars(tenant))
-            return to_caf(make_error(errc::bad_request, "tenant must match [a-z0-9]+ (at most 64 chars)"));
+          if (!auth::is_tenant_name(tenant))
+            return to_caf(make_error(errc::bad_request,
+                                     "tenant must be lower-case letters, digits and inner '-' (at most 63 chars)"));
           storage::key_record rec{random_hex(8), tenant, admin, now_rfc3339(), false, ""};
           auto key = auth::mint_key(c.keys->secret(), c.keys->region(), rec.key_id);
           if (!key) return to_caf(make_error(errc::internal, "could not mint a key"));

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <linux/openat2.h>
 #include <spawn.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -21,6 +22,7 @@
 #include <fstream>
 #include <iostream>
 #include <regex>
+#include <set>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -253,13 +255,6 @@ status build_debian(const std::string& suite, const std::string& rootfs) {
 
 }  // namespace
 
-expected<image_ref> image_ref::parse(const std::string& ref) {
-  static const std::regex re("([a-z0-9][a-z0-9._-]{0,63})(?::([A-Za-z0-9_][A-Za-z0-9._-]{0,127}))?");
-  std::smatch m;
-  if (!std::regex_match(ref, m, re)) return make_error(errc::bad_request, "bad image reference \"" + ref + "\"");
-  return image_ref{m[1].str(), m[2].matched ? m[2].str() : "latest"};
-}
-
 std::vector<whiteout_action> whiteout_actions(const std::vector<std::string>& names) {
   std::vector<whiteout_action> out;
   for (auto& raw : names) {
@@ -318,16 +313,44 @@ status apply_layer(const std::string& rootfs, const std::string& layer_tar) {
 
 image_store::image_store(std::string data_dir) : root_(std::move(data_dir) + "/images") {}
 
+namespace {
+
+// Bytes of the regular files under a rootfs (symlinks not followed), as `du --apparent-size`.
+uint64_t tree_bytes(const std::string& dir) {
+  uint64_t total = 0;
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(dir, fs::directory_options::skip_permission_denied, ec), end;
+       !ec && it != end; it.increment(ec))
+    if (it->is_regular_file(ec) && !it->is_symlink(ec)) total += it->file_size(ec);
+  return total;
+}
+
+}  // namespace
+
 std::vector<std::string> image_store::list() const {
   std::vector<std::string> out;
+  for (auto& i : infos()) out.push_back(i.name);
+  return out;
+}
+
+std::vector<image_info> image_store::infos() const {
+  std::vector<image_info> out;
   std::error_code ec;
   for (auto& n : fs::directory_iterator(root_, ec)) {
     if (!n.is_directory() || n.path().filename().string().front() == '.') continue;
-    for (auto& t : fs::directory_iterator(n.path(), ec))
-      if (fs::exists(t.path() / "manifest.json") && fs::is_directory(t.path() / "rootfs"))
-        out.push_back(n.path().filename().string() + ":" + t.path().filename().string());
+    for (auto& t : fs::directory_iterator(n.path(), ec)) {
+      if (!fs::exists(t.path() / "manifest.json") || !fs::is_directory(t.path() / "rootfs")) continue;
+      auto r = image_ref::from_dirs(n.path().filename().string(), t.path().filename().string());
+      if (!r) continue;
+      auto m = read_json((t.path() / "manifest.json").string()).value_or(json::object());
+      image_info i{r->str(), m.value("digest", std::string()), m.value("created_at", std::string()), 0};
+      // Images from before size_bytes was recorded are measured now.
+      i.size_bytes = m.contains("size_bytes") ? m["size_bytes"].get<uint64_t>()
+                                              : tree_bytes((t.path() / "rootfs").string());
+      out.push_back(std::move(i));
+    }
   }
-  std::sort(out.begin(), out.end());
+  std::sort(out.begin(), out.end(), [](auto& a, auto& b) { return a.name < b.name; });
   return out;
 }
 
@@ -340,15 +363,19 @@ expected<std::string> image_store::rootfs_path(const std::string& ref) const {
   return d + "/rootfs";
 }
 
-status image_store::publish(const image_ref& r, const std::string& staging, const std::string& source) {
+status image_store::publish(const image_ref& r, const std::string& staging, const image_origin& origin) {
   std::string rootfs = staging + "/rootfs";
   // Owned by real root, read-only to everyone else: sandboxes see it through an idmapped mount.
   if (chown(rootfs.c_str(), 0, 0) != 0 || chmod(rootfs.c_str(), 0755) != 0)
     return fail("chown image rootfs: " + std::string(strerror(errno)));
-  std::ofstream(staging + "/manifest.json")
-      << json{{"name", r.name}, {"tag", r.tag}, {"source", source}, {"created_at", now_rfc3339()}}.dump(2) << "\n";
+  json m = {{"name", r.name}, {"tag", r.tag}, {"source", origin.source}, {"created_at", now_rfc3339()},
+            {"size_bytes", tree_bytes(rootfs)}};
+  if (!r.digest.empty()) m["ref_digest"] = r.digest;
+  if (!origin.digest.empty()) m["digest"] = origin.digest;
+  if (!origin.layers.empty()) m["layers"] = origin.layers;
+  std::ofstream(staging + "/manifest.json") << m.dump(2) << "\n";
   std::error_code ec;
-  fs::create_directories(root_ + "/" + r.name, ec);
+  fs::create_directories(root_ + "/" + r.name_dir(), ec);
   std::string target = dir_of(r), old;
   if (fs::exists(target)) {
     old = staging + ".old";
@@ -362,22 +389,47 @@ status image_store::publish(const image_ref& r, const std::string& staging, cons
   return ok();
 }
 
+expected<std::string> image_store::make_staging(const char* kind) const {
+  std::error_code ec;
+  fs::create_directories(root_, ec);
+  std::string tmpl = root_ + "/." + kind + "-XXXXXX";
+  if (!mkdtemp(tmpl.data())) return fail("mkdtemp: " + std::string(strerror(errno))).err();
+  fs::create_directories(tmpl + "/rootfs", ec);
+  return tmpl;
+}
+
 status image_store::build(const std::string& ref, bool force) {
   auto r = image_ref::parse(ref);
   if (!r) return r.err();
   if (!force && rootfs_path(r->str())) return ok();
-  if (r->name != "busybox" && r->name != "debian")
+  if ((r->name != "busybox" && r->name != "debian") || r->tag.empty())
     return make_error(errc::bad_request, "no recipe for " + r->str() + " (debian:<suite>, busybox:latest)");
-  std::error_code ec;
-  fs::create_directories(root_, ec);
-  std::string tmpl = root_ + "/.build-XXXXXX";
-  if (!mkdtemp(tmpl.data())) return fail("mkdtemp: " + std::string(strerror(errno)));
-  std::string staging = tmpl, rootfs = staging + "/rootfs";
-  fs::create_directories(rootfs, ec);
-  std::cerr << "image " << r->str() << ": building in " << staging << "\n";
+  auto staging = make_staging("build");
+  if (!staging) return staging.err();
+  std::string rootfs = *staging + "/rootfs";
+  std::cerr << "image " << r->str() << ": building in " << *staging << "\n";
   status st = r->name == "busybox" ? build_busybox(rootfs) : build_debian(r->tag, rootfs);
-  if (st) st = publish(*r, staging, r->name == "busybox" ? "busybox-static" : std::string("debootstrap ") + debian_mirror);
-  if (!st) fs::remove_all(staging, ec);
+  if (st)
+    st = publish(*r, *staging,
+                 {r->name == "busybox" ? "busybox-static" : std::string("debootstrap ") + debian_mirror, "", {}});
+  std::error_code ec;
+  if (!st) fs::remove_all(*staging, ec);
+  return st;
+}
+
+status image_store::install(const image_ref& r, const std::vector<std::string>& layers, const image_origin& origin) {
+  auto staging = make_staging("install");
+  if (!staging) return staging.err();
+  auto run_install = [&]() -> status {
+    for (size_t i = 0; i < layers.size(); ++i) {
+      std::cerr << "image " << r.str() << ": layer " << i + 1 << "/" << layers.size() << "\n";
+      if (auto st = apply_layer(*staging + "/rootfs", layers[i]); !st) return st;
+    }
+    return publish(r, *staging, origin);
+  };
+  status st = run_install();
+  std::error_code ec;
+  if (!st) fs::remove_all(*staging, ec);
   return st;
 }
 
@@ -386,16 +438,13 @@ status image_store::import(const std::string& source, const std::string& ref, bo
   if (!r) return r.err();
   if (!force && rootfs_path(r->str())) return ok();
   std::error_code ec;
-  fs::create_directories(root_, ec);
-  std::string tmpl = root_ + "/.import-XXXXXX";
-  if (!mkdtemp(tmpl.data())) return fail("mkdtemp: " + std::string(strerror(errno)));
-  std::string staging = tmpl, rootfs = staging + "/rootfs";
-  fs::create_directories(rootfs, ec);
+  auto unpacked = make_staging("import");
+  if (!unpacked) return unpacked.err();
   auto run_import = [&]() -> status {
     std::string layout = source;
     std::vector<std::string> layers;
     if (fs::is_regular_file(source)) {
-      layout = staging + "/archive";
+      layout = *unpacked + "/archive";
       fs::create_directories(layout, ec);
       if (auto st = contained_untar(fs::absolute(source).string(), layout, false); !st) return st;
     } else if (!fs::is_directory(source)) {
@@ -414,16 +463,58 @@ status image_store::import(const std::string& source, const std::string& ref, bo
     } else {
       return make_error(errc::bad_request, source + " is neither an OCI layout nor an archive");
     }
-    for (size_t i = 0; i < layers.size(); ++i) {
-      std::cerr << "image " << r->str() << ": layer " << i + 1 << "/" << layers.size() << "\n";
-      if (auto st = apply_layer(rootfs, layers[i]); !st) return st;
-    }
-    fs::remove_all(staging + "/archive", ec);
-    return publish(*r, staging, "import " + source);
+    return install(*r, layers, {"import " + source, "", {}});
   };
   status st = run_import();
-  if (!st) fs::remove_all(staging, ec);
+  fs::remove_all(*unpacked, ec);
   return st;
+}
+
+int image_store::blobs_lock(bool exclusive, bool wait) const {
+  std::error_code ec;
+  fs::create_directories(blob_dir(), ec);
+  int fd = open((blob_dir() + "/.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  if (fd < 0) return -1;
+  int op = (exclusive ? LOCK_EX : LOCK_SH) | (wait ? 0 : LOCK_NB);
+  while (flock(fd, op) != 0) {
+    if (errno == EINTR) continue;
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+status image_store::remove(const std::string& ref) {
+  auto r = image_ref::parse(ref);
+  if (!r) return make_error(errc::not_found, "unknown image " + ref);
+  std::string d = dir_of(*r);
+  if (!fs::exists(d + "/manifest.json")) return make_error(errc::not_found, "unknown image " + r->str());
+  // Renamed away first, so a half-removed image is never visible under its name.
+  std::string gone = root_ + "/.remove-" + std::to_string(getpid()) + "-" + std::to_string(std::time(nullptr)) +
+                     "-" + r->name_dir() + "-" + std::to_string(std::hash<std::string>{}(r->str()));
+  std::error_code ec;
+  fs::rename(d, gone, ec);
+  if (ec) return fail("remove " + d + ": " + ec.message());
+  fs::remove_all(gone, ec);
+  fs::remove(root_ + "/" + r->name_dir(), ec);  // only when it was the name's last tag
+  collect_blobs();
+  return ok();
+}
+
+void image_store::collect_blobs() const {
+  int lock = blobs_lock(true, false);
+  if (lock < 0) return;  // a pull is running; the next removal collects
+  std::set<std::string> used;
+  std::error_code ec;
+  for (auto& n : fs::directory_iterator(root_, ec))
+    for (auto& t : fs::directory_iterator(n.path(), ec))
+      if (auto m = read_json((t.path() / "manifest.json").string()); m && m->contains("layers"))
+        for (auto& l : (*m)["layers"]) used.insert(l.get<std::string>());
+  for (auto& b : fs::directory_iterator(blob_dir(), ec)) {
+    auto f = b.path().filename().string();
+    if (f.size() >= 64 && !used.count("sha256:" + f.substr(0, 64))) fs::remove(b.path(), ec);
+  }
+  close(lock);
 }
 
 }  // namespace warren::storage

@@ -13,10 +13,11 @@ namespace warren::cmd {
 namespace {
 
 const char* usage =
-    "usage: warren image <build|import|ls> [options]\n"
+    "usage: warren image <build|import|ls|rm> [options]\n"
     "  build NAME:TAG [--force]          build debian:bookworm (debootstrap) or busybox:latest\n"
     "  import SOURCE --tag NAME:TAG      import a rootfs .tar, docker-save .tar or OCI layout dir\n"
     "  ls [--json]                       list images\n"
+    "  rm NAME:TAG                       remove an image (and the layer blobs no other image uses)\n"
     "options: --data-dir DIR (default: /var/lib/warren as root, else ~/.local/share/warren)\n";
 
 struct image_args {
@@ -71,6 +72,11 @@ int image_main(std::vector<std::string> args) {
   if (sub == "import") {
     if (a.positional.size() != 1 || a.tag.empty()) return std::cerr << usage, 2;
     auto st = store.import(a.positional[0], a.tag, a.force);
+    return st ? 0 : fail(st.err());
+  }
+  if (sub == "rm") {
+    if (a.positional.size() != 1) return std::cerr << usage, 2;
+    auto st = store.remove(a.positional[0]);
     return st ? 0 : fail(st.err());
   }
   if (sub == "ls") {

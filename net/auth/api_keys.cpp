@@ -19,6 +19,13 @@ bool is_token_chars(std::string_view s) {
   return true;
 }
 
+bool is_tenant_name(std::string_view s) {
+  if (s.empty() || s.size() > 63 || s.front() == '-' || s.back() == '-') return false;
+  for (char c : s)
+    if (!((c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-')) return false;
+  return true;
+}
+
 std::string mac32(std::string_view secret, std::string_view msg) {
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int len = 0;

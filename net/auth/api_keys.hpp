@@ -26,5 +26,7 @@ std::optional<std::string> mint_key(std::string_view secret, std::string_view re
 std::optional<parsed_key> verify_key(std::string_view secret, std::string_view key);
 
 bool is_token_chars(std::string_view s);  // [a-z0-9]+
+// A tenant is a DNS label (RFC 1123): lower-case letters, digits and inner '-', 1..63 chars.
+bool is_tenant_name(std::string_view s);
 
 }  // namespace warren::auth

@@ -277,3 +277,22 @@ def test_shell_follows_the_window_size(daemon, sid):
 def test_shell_needs_a_terminal(daemon, sid):
     r = cli(daemon, "sandbox", "shell", sid)
     assert r.returncode == 2 and b"terminal" in r.stderr
+
+
+def test_image_import_of_a_registry_style_name_then_rm(tmp_path):
+    root = tmp_path / "root" / "bin"
+    root.mkdir(parents=True)
+    (root / "hello").write_text("hi\n")
+    subprocess.run(["tar", "-C", str(tmp_path / "root"), "-cf", str(tmp_path / "root.tar"), "."], check=True)
+    data = str(tmp_path / "data")
+
+    def image(*args):
+        return subprocess.run([WARREN, "image", *args, "--data-dir", data],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, timeout=120)
+
+    assert image("import", str(tmp_path / "root.tar"), "--tag", "127.0.0.1:5000/acme/tool:v1").returncode == 0
+    assert json.loads(image("ls", "--json").stdout)["images"] == ["127.0.0.1:5000/acme/tool:v1"]
+    assert image("rm", "127.0.0.1:5000/acme/tool:v1").returncode == 0
+    assert json.loads(image("ls", "--json").stdout)["images"] == []
+    r = image("rm", "127.0.0.1:5000/acme/tool:v1")
+    assert r.returncode == 1 and b"unknown image" in r.stderr

@@ -91,6 +91,16 @@ def test_garbage_http_gets_a_json_400_and_no_crash(daemon):
     assert daemon.request("GET", "/healthz", key=None)[0] == 200
 
 
+def test_tenant_names_are_dns_labels(daemon):
+    status, body, _ = daemon.request("POST", "/v1/admin/keys", body={"tenant": "acme-corp"})
+    assert status == 201, body
+    assert body["tenant"] == "acme-corp"
+    assert daemon.request("GET", "/v1/sandboxes", key=body["key"])[0] == 200
+    for bad in ["-acme", "acme-", "Acme", "acme_corp", "a" * 64]:
+        status, resp, _ = daemon.request("POST", "/v1/admin/keys", body={"tenant": bad})
+        assert_error(status, resp, 400, "bad_request")
+
+
 def test_tenant_key_gets_403_on_admin_routes(daemon):
     status, body, _ = daemon.request("POST", "/v1/admin/keys", body={"tenant": "acme"})
     assert status == 201, body

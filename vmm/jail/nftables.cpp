@@ -40,6 +40,10 @@ std::string render_ruleset(const nft_params& p) {
        "    iifname \"wjd*\" ip daddr { 0.0.0.0/8, 10.0.0.0/8, 100.64.0.0/10, 127.0.0.0/8, "
        "169.254.0.0/16, 172.16.0.0/12, 192.168.0.0/16, 224.0.0.0/3 } drop\n"
        "    iifname \"wjd*\" ip6 daddr { fc00::/7, fe80::/10, ::1/128 } drop\n"
+       // Link-local (the cloud metadata service at 169.254.169.254 holds the node's credentials)
+       // is never reachable, whatever the profile; the node's own addresses are dropped in input.
+       "    iifname \"wj*\" ip daddr 169.254.0.0/16 drop\n"
+       "    iifname \"wj*\" ip6 daddr fe80::/10 drop\n"
        "    iifname \"wj*\" accept\n";
   if (p.guard_host_forwarding) s << "    drop\n";
   s << "  }\n"

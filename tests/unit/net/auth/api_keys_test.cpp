@@ -42,3 +42,17 @@ TEST_CASE("region and key id must be lowercase alphanumerics") {
   CHECK_FALSE(mint_key("s", "eu", ""));
   CHECK_FALSE(mint_key("s", "", "abc"));
 }
+
+TEST_CASE("tenant names are DNS labels: lower-case letters, digits and inner dashes, at most 63") {
+  CHECK(is_tenant_name("acme"));
+  CHECK(is_tenant_name("acme-corp"));
+  CHECK(is_tenant_name("a--b-9"));
+  CHECK(is_tenant_name(std::string(63, 'a')));
+  CHECK_FALSE(is_tenant_name(std::string(64, 'a')));
+  CHECK_FALSE(is_tenant_name(""));
+  CHECK_FALSE(is_tenant_name("-acme"));
+  CHECK_FALSE(is_tenant_name("acme-"));
+  CHECK_FALSE(is_tenant_name("Acme"));
+  CHECK_FALSE(is_tenant_name("acme_corp"));
+  CHECK_FALSE(is_tenant_name("acme.corp"));
+}

@@ -95,7 +95,20 @@ TEST_CASE("image references parse with a default tag and reject path tricks") {
   CHECK(image_ref::parse("debian:bookworm")->str() == "debian:bookworm");
   CHECK(image_ref::parse("busybox")->tag == "latest");
   CHECK_FALSE(image_ref::parse("../etc:x").has_value());
-  CHECK_FALSE(image_ref::parse("a/b:c").has_value());
+  CHECK(image_ref::parse("a/b:c")->str() == "a/b:c");
+  CHECK(image_ref::parse("docker.io/library/python:3.12")->str() == "python:3.12");
+  CHECK(image_ref::parse("python")->repository() == "library/python");
+  CHECK(image_ref::parse("python")->registry() == "docker.io");
+  auto local = image_ref::parse("127.0.0.1:5000/test/multi:v1");
+  CHECK(local->registry() == "127.0.0.1:5000");
+  CHECK(local->repository() == "test/multi");
+  CHECK(local->name_dir() == "127.0.0.1:5000+test+multi");
+  CHECK(image_ref::from_dirs(local->name_dir(), local->tag_dir())->str() == local->str());
+  std::string d = "sha256:" + std::string(64, 'a');
+  CHECK(image_ref::parse("x@" + d)->str() == "x@" + d);
+  CHECK_FALSE(image_ref::parse("x@sha256:zz").has_value());
+  CHECK_FALSE(image_ref::parse("a/../b").has_value());
+  CHECK_FALSE(image_ref::parse("A/b").has_value());
   CHECK_FALSE(image_ref::parse("a:../b").has_value());
   CHECK_FALSE(image_ref::parse("").has_value());
   CHECK_FALSE(image_ref::parse(std::string(300, 'a')).has_value());
@@ -146,4 +159,27 @@ TEST_CASE("a plain rootfs tarball imports as a single layer; garbage does not") 
   CHECK_FALSE(store.import(t.path + "/junk.tar", "junk").has_value());
   CHECK_FALSE(store.import(t.path + "/missing.tar", "missing").has_value());
   CHECK(store.list() == std::vector<std::string>{"plain:latest"});
+}
+
+TEST_CASE("installed images are listed with size, removed by name, and unused layer blobs collected") {
+  if (access("/usr/bin/bwrap", X_OK) != 0) SKIP("bubblewrap not installed");
+  tmpdir t;
+  image_store store(t.path + "/data");
+  std::string used(64, 'b'), unused(64, 'c');
+  write(store.blob_dir() + "/" + used, make_tar({{"bin/", '5', ""}, {"bin/hello", '0', "hi"}}));
+  write(store.blob_dir() + "/" + unused, "x");
+  auto r = image_ref::parse("127.0.0.1:5000/test/app:v1").value();
+  REQUIRE(store.install(r, {store.blob_dir() + "/" + used}, {"pull test", "sha256:" + std::string(64, 'd'),
+                                                            {"sha256:" + used}}).has_value());
+  auto infos = store.infos();
+  REQUIRE(infos.size() == 1);
+  CHECK(infos[0].name == "127.0.0.1:5000/test/app:v1");
+  CHECK(infos[0].digest == "sha256:" + std::string(64, 'd'));
+  CHECK(infos[0].size_bytes == 2);
+  CHECK(fs::exists(store.rootfs_path("127.0.0.1:5000/test/app:v1").value() + "/bin/hello"));
+  REQUIRE(store.remove("127.0.0.1:5000/test/app:v1").has_value());
+  CHECK(store.list().empty());
+  CHECK(store.remove("127.0.0.1:5000/test/app:v1").err().code == warren::errc::not_found);
+  CHECK_FALSE(fs::exists(store.blob_dir() + "/" + used));
+  CHECK_FALSE(fs::exists(store.blob_dir() + "/" + unused));
 }

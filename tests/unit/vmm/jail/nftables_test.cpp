@@ -20,6 +20,18 @@ TEST_CASE("the ruleset replaces itself atomically and isolates node, peers and p
   CHECK_FALSE(has(r, "    drop\n  }"));
 }
 
+TEST_CASE("link-local stays unreachable under every profile, before the internet profile's accept") {
+  auto r = render_ruleset({"10.201.0.0/16", {}, false});
+  auto v4 = r.find("iifname \"wj*\" ip daddr 169.254.0.0/16 drop");
+  auto v6 = r.find("iifname \"wj*\" ip6 daddr fe80::/10 drop");
+  auto accept = r.find("iifname \"wj*\" accept");
+  REQUIRE(v4 != std::string::npos);
+  REQUIRE(v6 != std::string::npos);
+  REQUIRE(accept != std::string::npos);
+  CHECK(v4 < accept);
+  CHECK(v6 < accept);
+}
+
 TEST_CASE("forwarding we switched on stays limited to sandboxes") {
   auto r = render_ruleset({"10.201.0.0/16", {}, true});
   CHECK(has(r, "    drop\n  }"));
