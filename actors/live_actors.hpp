@@ -6,7 +6,7 @@
 
 namespace warren::actors {
 
-enum class actor_kind { sandbox, shell, count_ };
+enum class actor_kind { sandbox, shell, snapshot, count_ };
 
 int live_actors(actor_kind k);
 

@@ -7,6 +7,8 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <filesystem>
+#include <set>
 #include <thread>
 #include <unistd.h>
 
@@ -30,8 +32,14 @@ struct child {
   std::string tenant;
 };
 
+struct snap_child {
+  snapshot_actor hdl;
+  std::string tenant;
+};
+
 struct node_state {
   node_settings cfg;
+  std::map<std::string, snap_child> snapshots;  // snapshot actors by id
   std::string started_at;
   std::map<std::string, child> sandboxes;     // live sandbox actors by id
   std::map<caf::actor_addr, std::string> ids;  // for down messages
@@ -80,6 +88,8 @@ expected<sandbox_env> env_for(const node_settings& cfg, const storage::sandbox_r
   return sandbox_env{cfg.store, *drv, cfg.agent_io, *rootfs};
 }
 
+std::string snapshots_dir(self_ptr self) { return self->state.cfg.data_dir + "/snapshots"; }
+
 void start_child(self_ptr self, const storage::sandbox_record& rec, sandbox_env env, start_mode mode) {
   auto hdl = spawn_sandbox(self->home_system(), rec, std::move(env), mode);
   self->monitor(hdl);
@@ -118,7 +128,7 @@ void recover(self_ptr self) {
     }
     if (rec->state == "lost") continue;
     auto env = env_for(cfg, *rec);
-    if (rec->state == "running" && env) {
+    if ((rec->state == "running" || rec->state == "hibernated") && env) {
       spdlog::info("sandbox {}: re-adopting", id);
       start_child(self, *rec, *env, start_mode::adopt);
       continue;
@@ -151,8 +161,98 @@ void on_child_down(self_ptr self, const caf::down_msg& dm) {
   // A crash: the sandbox itself may be fine. Respawn its actor from the record.
   spdlog::error("sandbox {}: actor crashed ({}); restarting it", id, caf::to_string(dm.reason));
   auto rec = st.cfg.store->get_record<storage::sandbox_record>(storage::family::sandboxes, id);
-  if (!rec || !rec->has_value() || (*rec)->state != "running") return;
+  if (!rec || !rec->has_value() || ((*rec)->state != "running" && (*rec)->state != "hibernated")) return;
   if (auto env = env_for(st.cfg, **rec)) start_child(self, **rec, *env, start_mode::adopt);
+}
+
+// Snapshot actors for every stored snapshot; directories without a record (a save that a crash
+// interrupted, a fork's temporary state) are removed.
+void recover_snapshots(self_ptr self) {
+  auto& st = self->state;
+  std::set<std::string> known;
+  if (auto all = st.cfg.store->scan(storage::family::snapshots)) {
+    for (auto& [sid, raw] : *all) {
+      auto rec = storage::decode<storage::snapshot_record>(raw);
+      if (!rec) {
+        spdlog::error("skipping snapshot record {}: {}", sid, rec.err().message);
+        continue;
+      }
+      known.insert(sid);
+      st.snapshots[sid] = snap_child{spawn_snapshot(self->home_system(), *rec, st.cfg.store), rec->tenant};
+    }
+  }
+  std::error_code ec;
+  for (auto& e : std::filesystem::directory_iterator(snapshots_dir(self), ec))
+    if (!known.count(e.path().filename().string())) remove_snapshot_dir(e.path().string());
+}
+
+// A new sandbox shaped like `src`, built from a saved state; its record is stored "creating".
+expected<sandbox_actor> start_restored(self_ptr self, storage::sandbox_record rec, const std::string& dir,
+                                       const std::string& meta) {
+  auto& cfg = self->state.cfg;
+  auto env = env_for(cfg, rec);
+  if (!env) return env.err();
+  env->restore_dir = dir;
+  env->restore_meta = meta;
+  rec.id = new_sandbox_id();
+  rec.state = "creating";
+  rec.node = cfg.node_id;
+  rec.created_at = now_rfc3339();
+  rec.hibernated_at.clear();
+  rec.exposures.clear();
+  rec.agent_socket.clear();
+  rec.driver_state.clear();
+  if (auto st = cfg.store->put_record(storage::family::sandboxes, rec); !st) return st.err();
+  start_child(self, rec, *env, start_mode::restore);
+  return self->state.sandboxes[rec.id].hdl;
+}
+
+storage::sandbox_record record_of(const storage::snapshot_record& s) {
+  storage::sandbox_record r;
+  r.tenant = s.tenant;
+  r.image = s.image;
+  r.isolation = s.isolation;
+  r.vcpus = s.vcpus;
+  r.mem_mib = s.mem_mib;
+  r.disk_mib = s.disk_mib;
+  r.timeout = s.timeout;
+  r.sandbox_timeout = s.sandbox_timeout;
+  r.network_profile = s.network_profile;
+  r.env = s.env;
+  r.parent_id = s.sandbox_id;
+  return r;
+}
+
+const snap_child* find_snapshot(self_ptr self, const std::string& sid, const std::string& tenant, bool admin) {
+  auto it = self->state.snapshots.find(sid);
+  if (it == self->state.snapshots.end() || (!admin && it->second.tenant != tenant)) return nullptr;
+  return &it->second;
+}
+
+error no_such_snapshot(const std::string& sid) { return make_error(errc::not_found, "no snapshot with id " + sid); }
+
+// Collects the children's ready replies; when all are in, replies with their records (or, if
+// any failed, destroys the others and replies with the first error) and calls `after`.
+struct fork_join {
+  caf::typed_response_promise<std::string> rp;
+  std::vector<std::string> records;
+  std::vector<sandbox_actor> kids;
+  std::optional<error> failed;
+  size_t pending = 0;
+  std::function<void()> after;
+};
+
+void finish_fork(self_ptr self, std::shared_ptr<fork_join> j) {
+  if (--j->pending > 0) return;
+  j->after();
+  if (j->failed) {
+    for (auto& k : j->kids) self->request(k, caf::infinite, destroy_atom::value).then([](std::string&) {}, [](caf::error&) {});
+    j->rp.deliver(to_caf(*j->failed));
+    return;
+  }
+  json out = json::array();
+  for (auto& r : j->records) out.push_back(r);
+  j->rp.deliver(out.dump());
 }
 
 }  // namespace
@@ -168,6 +268,7 @@ node_actor spawn_node(caf::actor_system& sys, node_settings settings) {
       self->quit(em.reason);
     });
     recover(self);
+    recover_snapshots(self);
     return {
         [self](info_atom) -> std::string {
           auto& c = self->state.cfg;
@@ -272,6 +373,182 @@ node_actor spawn_node(caf::actor_system& sys, node_settings settings) {
           auto rec = stored_record(self, id, tenant, admin);
           if (!rec) return to_caf(rec.err());
           return to_caf(make_error(errc::conflict, "sandbox " + id + " is " + rec->state));
+        },
+        [self](link_atom, const std::string& id) -> caf::result<sandbox_link_ptr> {
+          if (auto* c = find_child(self, id, "", true)) return self->delegate(c->hdl, link_atom::value, true);
+          auto rec = stored_record(self, id, "", true);
+          if (!rec) return to_caf(rec.err());
+          return to_caf(make_error(errc::conflict, "sandbox " + id + " is " + rec->state));
+        },
+        [self](hibernate_atom, const std::string& id, const std::string& tenant, bool admin) -> caf::result<std::string> {
+          if (auto* c = find_child(self, id, tenant, admin)) return self->delegate(c->hdl, hibernate_atom::value);
+          auto rec = stored_record(self, id, tenant, admin);
+          if (!rec) return to_caf(rec.err());
+          return to_caf(make_error(errc::conflict, "sandbox " + id + " is " + rec->state));
+        },
+        [self](resume_atom, const std::string& id, const std::string& tenant, bool admin) -> caf::result<std::string> {
+          if (auto* c = find_child(self, id, tenant, admin)) return self->delegate(c->hdl, resume_atom::value);
+          auto rec = stored_record(self, id, tenant, admin);
+          if (!rec) return to_caf(rec.err());
+          return to_caf(make_error(errc::conflict, "sandbox " + id + " is " + rec->state));
+        },
+        [self](fork_atom, const std::string& id, const std::string& tenant, bool admin, int count) -> caf::result<std::string> {
+          auto* c = find_child(self, id, tenant, admin);
+          if (!c) {
+            auto rec = stored_record(self, id, tenant, admin);
+            if (!rec) return to_caf(rec.err());
+            return to_caf(make_error(errc::conflict, "sandbox " + id + " is " + rec->state));
+          }
+          if (count < 1 || count > 64) return to_caf(make_error(errc::bad_request, "count must be 1..64"));
+          // The parent's state is saved once into a temporary directory every child clones.
+          std::string dir = snapshots_dir(self) + "/.fork-" + random_hex(8);
+          std::error_code ec;
+          std::filesystem::create_directories(dir, ec);
+          if (ec) return to_caf(make_error(errc::internal, "mkdir " + dir + ": " + ec.message()));
+          auto rp = self->make_response_promise<std::string>();
+          auto parent = c->hdl;
+          self->request(parent, caf::infinite, get_atom::value).then([self, rp, parent, dir, count](std::string& raw) mutable {
+            auto prec = storage::decode<storage::sandbox_record>(raw);
+            if (!prec) return remove_snapshot_dir(dir), rp.deliver(to_caf(prec.err())), void();
+            self->request(parent, caf::infinite, save_atom::value, dir)
+                .then(
+                    [self, rp, dir, count, prec](std::string& meta, uint64_t) mutable {
+                      auto j = std::make_shared<fork_join>();
+                      j->rp = rp;
+                      j->after = [self, dir] {
+                        run_blocking<ok_t>(self, [dir]() -> expected<ok_t> { remove_snapshot_dir(dir); return ok_t{}; },
+                                           [](expected<ok_t>) {});
+                      };
+                      j->pending = 1;  // released below, once every child is asked
+                      for (int i = 0; i < count; ++i) {
+                        auto child = *prec;
+                        child.parent_id = prec->id;
+                        auto kid = start_restored(self, child, dir, meta);
+                        if (!kid) {
+                          j->failed = kid.err();
+                          break;
+                        }
+                        j->kids.push_back(*kid);
+                        ++j->pending;
+                        self->request(*kid, caf::infinite, ready_atom::value)
+                            .then([self, j](std::string& r) { j->records.push_back(r), finish_fork(self, j); },
+                                  [self, j](caf::error& e) {
+                                    if (!j->failed) j->failed = from_caf(e);
+                                    finish_fork(self, j);
+                                  });
+                      }
+                      finish_fork(self, j);
+                    },
+                    [rp, dir](caf::error& e) mutable {
+                      remove_snapshot_dir(dir);
+                      rp.deliver(e);
+                    });
+          }, [rp, dir](caf::error& e) mutable { remove_snapshot_dir(dir); rp.deliver(e); });
+          return rp;
+        },
+        [self](checkpoint_atom, const std::string& id, const std::string& tenant, bool admin,
+               const std::string& name) -> caf::result<std::string> {
+          auto* c = find_child(self, id, tenant, admin);
+          if (!c) {
+            auto rec = stored_record(self, id, tenant, admin);
+            if (!rec) return to_caf(rec.err());
+            return to_caf(make_error(errc::conflict, "sandbox " + id + " is " + rec->state));
+          }
+          std::string sid = "snap_" + random_hex(8);
+          std::string dir = snapshots_dir(self) + "/" + sid;
+          std::error_code ec;
+          std::filesystem::create_directories(dir, ec);
+          if (ec) return to_caf(make_error(errc::internal, "mkdir " + dir + ": " + ec.message()));
+          auto rp = self->make_response_promise<std::string>();
+          auto parent = c->hdl;
+          self->request(parent, caf::infinite, get_atom::value).then([self, rp, parent, dir, sid, name](std::string& raw) mutable {
+            auto prec = storage::decode<storage::sandbox_record>(raw);
+            if (!prec) return remove_snapshot_dir(dir), rp.deliver(to_caf(prec.err())), void();
+            self->request(parent, caf::infinite, save_atom::value, dir)
+                .then(
+                    [self, rp, dir, sid, name, prec](std::string& meta, uint64_t size) mutable {
+                      storage::snapshot_record s;
+                      s.id = sid;
+                      s.tenant = prec->tenant;
+                      s.sandbox_id = prec->id;
+                      s.name = name;
+                      s.created_at = now_rfc3339();
+                      s.size_bytes = size;
+                      s.node = self->state.cfg.node_id;
+                      s.image = prec->image;
+                      s.isolation = prec->isolation;
+                      s.vcpus = prec->vcpus;
+                      s.mem_mib = prec->mem_mib;
+                      s.disk_mib = prec->disk_mib;
+                      s.timeout = prec->timeout;
+                      s.sandbox_timeout = prec->sandbox_timeout;
+                      s.network_profile = prec->network_profile;
+                      s.env = prec->env;
+                      s.dir = dir;
+                      s.driver_meta = meta;
+                      if (auto st = self->state.cfg.store->put_record(storage::family::snapshots, s); !st) {
+                        remove_snapshot_dir(dir);
+                        return rp.deliver(to_caf(st.err())), void();
+                      }
+                      self->state.snapshots[sid] = snap_child{spawn_snapshot(self->home_system(), s, self->state.cfg.store), s.tenant};
+                      spdlog::info("snapshot {}: checkpoint of sandbox {} ({} bytes)", sid, s.sandbox_id, size);
+                      rp.deliver(storage::encode(s));
+                    },
+                    [rp, dir](caf::error& e) mutable {
+                      remove_snapshot_dir(dir);
+                      rp.deliver(e);
+                    });
+          }, [rp, dir](caf::error& e) mutable { remove_snapshot_dir(dir); rp.deliver(e); });
+          return rp;
+        },
+        [self](snapshots_atom, const std::string& tenant, bool admin) -> caf::result<std::string> {
+          auto all = self->state.cfg.store->scan(storage::family::snapshots);
+          if (!all) return to_caf(all.err());
+          json out = json::array();
+          for (auto& [sid, raw] : *all) {
+            auto rec = storage::decode<storage::snapshot_record>(raw);
+            if (rec && (admin || rec->tenant == tenant)) out.push_back(raw);
+          }
+          return out.dump();
+        },
+        [self](snap_get_atom, const std::string& sid, const std::string& tenant, bool admin) -> caf::result<std::string> {
+          auto* s = find_snapshot(self, sid, tenant, admin);
+          if (!s) return to_caf(no_such_snapshot(sid));
+          return self->delegate(s->hdl, snap_get_atom::value);
+        },
+        [self](erase_atom, const std::string& sid, const std::string& tenant, bool admin) -> caf::result<bool> {
+          auto* s = find_snapshot(self, sid, tenant, admin);
+          if (!s) return to_caf(no_such_snapshot(sid));
+          auto rp = self->make_response_promise<bool>();
+          self->request(s->hdl, caf::infinite, erase_atom::value)
+              .then([self, rp, sid](bool) mutable {
+                self->state.snapshots.erase(sid);
+                rp.deliver(true);
+              }, [rp](caf::error& e) mutable { rp.deliver(e); });
+          return rp;
+        },
+        [self](restore_atom, const std::string& sid, const std::string& tenant, bool admin,
+               const std::string& overrides) -> caf::result<std::string> {
+          auto* s = find_snapshot(self, sid, tenant, admin);
+          if (!s) return to_caf(no_such_snapshot(sid));
+          auto rp = self->make_response_promise<std::string>();
+          auto snap = s->hdl;
+          self->request(snap, caf::infinite, acquire_atom::value).then([self, rp, snap, overrides](std::string& raw) mutable {
+            auto srec = storage::decode<storage::snapshot_record>(raw);
+            if (!srec) return self->send(snap, release_atom::value), rp.deliver(to_caf(srec.err())), void();
+            auto rec = record_of(*srec);
+            auto o = json::parse(overrides, nullptr, false);
+            if (o.is_object()) {
+              if (o.contains("sandbox_timeout")) rec.sandbox_timeout = o["sandbox_timeout"].get<int>();
+              if (o.contains("metadata")) rec.metadata = o["metadata"];
+            }
+            auto kid = start_restored(self, rec, srec->dir, srec->driver_meta);
+            if (!kid) return self->send(snap, release_atom::value), rp.deliver(to_caf(kid.err())), void();
+            self->request(*kid, caf::infinite, ready_atom::value)
+                .then([self, rp, snap](std::string& r) mutable { self->send(snap, release_atom::value); rp.deliver(r); },
+                      [self, rp, snap](caf::error& e) mutable { self->send(snap, release_atom::value); rp.deliver(e); });
+          }, [rp](caf::error& e) mutable { rp.deliver(e); });
+          return rp;
         },
         [self](shell_atom, const std::string& id, const std::string& tenant, bool admin) -> caf::result<shell_lease_ptr> {
           if (auto* c = find_child(self, id, tenant, admin)) return self->delegate(c->hdl, shell_atom::value);

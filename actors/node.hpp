@@ -12,6 +12,7 @@
 #include <caf/atom.hpp>
 
 #include "actors/sandbox.hpp"
+#include "actors/snapshot.hpp"
 #include "storage/meta_store.hpp"
 #include "vmm/driver.hpp"
 
@@ -27,6 +28,10 @@ using tree_atom = caf::atom_constant<caf::atom("tree")>;
 using count_atom = caf::atom_constant<caf::atom("count")>;
 using create_atom = caf::atom_constant<caf::atom("create")>;
 using list_atom = caf::atom_constant<caf::atom("list")>;
+using fork_atom = caf::atom_constant<caf::atom("fork")>;
+using checkpoint_atom = caf::atom_constant<caf::atom("checkpoint")>;
+using snapshots_atom = caf::atom_constant<caf::atom("snapshots")>;
+using restore_atom = caf::atom_constant<caf::atom("restore")>;
 
 // Everything a node needs from the daemon that started it. Not a message: stays local.
 struct node_settings {
@@ -61,6 +66,21 @@ using node_actor = caf::typed_actor<
     // (id, tenant, admin) → encoded record.
     caf::replies_to<get_atom, std::string, std::string, bool>::with<std::string>,
     caf::replies_to<link_atom, std::string, std::string, bool>::with<sandbox_link_ptr>,
+    // The port proxy's link (id): a hibernated sandbox with auto_resume is resumed first.
+    caf::replies_to<link_atom, std::string>::with<sandbox_link_ptr>,
+    // (id, tenant, admin) → the record afterwards.
+    caf::replies_to<hibernate_atom, std::string, std::string, bool>::with<std::string>,
+    caf::replies_to<resume_atom, std::string, std::string, bool>::with<std::string>,
+    // (id, tenant, admin, count) → JSON array of the children's encoded records, once running.
+    caf::replies_to<fork_atom, std::string, std::string, bool, int>::with<std::string>,
+    // (id, tenant, admin, name) → the encoded snapshot record.
+    caf::replies_to<checkpoint_atom, std::string, std::string, bool, std::string>::with<std::string>,
+    // Snapshots: (tenant, admin) → JSON array of encoded records; (sid, tenant, admin) → record;
+    // delete; restore with JSON overrides ({"sandbox_timeout", "metadata"}) → the new sandbox.
+    caf::replies_to<snapshots_atom, std::string, bool>::with<std::string>,
+    caf::replies_to<snap_get_atom, std::string, std::string, bool>::with<std::string>,
+    caf::replies_to<erase_atom, std::string, std::string, bool>::with<bool>,
+    caf::replies_to<restore_atom, std::string, std::string, bool, std::string>::with<std::string>,
     caf::replies_to<destroy_atom, std::string, std::string, bool>::with<std::string>,
     // (id, tenant, admin) → a new shell session's lease.
     caf::replies_to<shell_atom, std::string, std::string, bool>::with<shell_lease_ptr>,

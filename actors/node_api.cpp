@@ -86,7 +86,42 @@ void node_api::destroy_sandbox(std::string id, principal who, reply_fn<std::stri
 }
 
 void node_api::port_link(std::string id, reply_fn<sandbox_link_ptr> reply) const {
-  sandbox_link(std::move(id), principal{"", true}, std::move(reply));
+  ask(impl_->sys, impl_->node, reply, [reply](sandbox_link_ptr& l) { reply(std::move(l)); },
+      link_atom::value, std::move(id));
+}
+
+namespace {
+template <class Atom, class... Ts>
+void ask_text(caf::actor_system& sys, const node_actor& node, reply_fn<std::string> reply, Atom a, Ts... xs) {
+  ask(sys, node, reply, [reply](std::string& s) { reply(std::move(s)); }, a, std::move(xs)...);
+}
+}  // namespace
+
+void node_api::hibernate(std::string id, principal who, reply_fn<std::string> reply) const {
+  ask_text(impl_->sys, impl_->node, reply, hibernate_atom::value, std::move(id), who.tenant, who.admin);
+}
+void node_api::resume(std::string id, principal who, reply_fn<std::string> reply) const {
+  ask_text(impl_->sys, impl_->node, reply, resume_atom::value, std::move(id), who.tenant, who.admin);
+}
+void node_api::fork(std::string id, principal who, int count, reply_fn<std::string> reply) const {
+  ask_text(impl_->sys, impl_->node, reply, fork_atom::value, std::move(id), who.tenant, who.admin, count);
+}
+void node_api::checkpoint(std::string id, principal who, std::string name, reply_fn<std::string> reply) const {
+  ask_text(impl_->sys, impl_->node, reply, checkpoint_atom::value, std::move(id), who.tenant, who.admin, std::move(name));
+}
+void node_api::list_snapshots(principal who, reply_fn<std::string> reply) const {
+  ask_text(impl_->sys, impl_->node, reply, snapshots_atom::value, who.tenant, who.admin);
+}
+void node_api::get_snapshot(std::string sid, principal who, reply_fn<std::string> reply) const {
+  ask_text(impl_->sys, impl_->node, reply, snap_get_atom::value, std::move(sid), who.tenant, who.admin);
+}
+void node_api::delete_snapshot(std::string sid, principal who, reply_fn<bool> reply) const {
+  ask(impl_->sys, impl_->node, reply, [reply](bool b) { reply(b); }, erase_atom::value, std::move(sid), who.tenant,
+      who.admin);
+}
+void node_api::restore(std::string sid, principal who, std::string overrides, reply_fn<std::string> reply) const {
+  ask_text(impl_->sys, impl_->node, reply, restore_atom::value, std::move(sid), who.tenant, who.admin,
+           std::move(overrides));
 }
 
 void node_api::expose(std::string id, principal who, uint16_t port, bool auth, reply_fn<std::string> reply) const {

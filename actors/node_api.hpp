@@ -58,6 +58,18 @@ class node_api {
   void unexpose(std::string id, principal who, uint16_t port, reply_fn<bool> reply) const;
   void port_stats(reply_fn<std::string> reply) const;
 
+  // Snapshots (API.md "Fork", "Hibernate / resume", "Named snapshots"). Records as encode text;
+  // fork answers a JSON array of the children's records.
+  void hibernate(std::string id, principal who, reply_fn<std::string> reply) const;
+  void resume(std::string id, principal who, reply_fn<std::string> reply) const;
+  void fork(std::string id, principal who, int count, reply_fn<std::string> reply) const;
+  void checkpoint(std::string id, principal who, std::string name, reply_fn<std::string> reply) const;
+  void list_snapshots(principal who, reply_fn<std::string> reply) const;
+  void get_snapshot(std::string sid, principal who, reply_fn<std::string> reply) const;
+  void delete_snapshot(std::string sid, principal who, reply_fn<bool> reply) const;
+  // overrides: JSON object with optional "sandbox_timeout" and "metadata".
+  void restore(std::string sid, principal who, std::string overrides, reply_fn<std::string> reply) const;
+
  private:
   struct impl;
   std::unique_ptr<impl> impl_;

@@ -12,6 +12,7 @@
 #include "actors/blocking.hpp"
 #include "actors/caf_error.hpp"
 #include "actors/live_actors.hpp"
+#include "core/ids.hpp"
 #include "vmm/agent/client.hpp"
 
 namespace warren::actors {
@@ -32,6 +33,7 @@ struct booted {
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::actors::job_result<warren::actors::booted>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::actors::job_result<warren::vmm::usage>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::actors::job_result<warren::ok_t>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::actors::job_result<warren::vmm::driver::saved_state>)
 
 namespace warren::actors {
 namespace {
@@ -49,12 +51,17 @@ struct sandbox_state {
   clock_type::time_point started = clock_type::now();
   uint64_t last_cpu_ns = 0;
   bool destroying = false;
+  std::string op;  // "hibernate" | "resume" | "save" while one runs; one at a time
+  std::vector<std::function<void(expected<std::string>)>> resume_waiters;  // all get the one resume
   sandbox_ports ports;  // exposures and their port-forward actors
   std::set<caf::actor_addr> shells;  // linked shell actors
   static inline const char* name = "sandbox";
 };
 
 using self_ptr = sandbox_actor::stateful_pointer<sandbox_state>;
+using done_fn = std::function<void(expected<std::string>)>;
+
+bool hibernated(self_ptr self) { return self->state.rec.state == "hibernated"; }
 
 vmm::sandbox_spec spec_of(const storage::sandbox_record& r, const std::string& rootfs) {
   vmm::sandbox_spec s;
@@ -97,8 +104,8 @@ void on_booted(self_ptr self, start_mode mode, expected<booted> r) {
   auto& st = self->state;
   if (!r) {
     auto e = r.err();
-    if (mode == start_mode::create) {
-      spdlog::warn("sandbox {}: create failed: {}", st.rec.id, e.message);
+    if (mode != start_mode::adopt) {
+      spdlog::warn("sandbox {}: {} failed: {}", st.rec.id, mode == start_mode::create ? "create" : "restore", e.message);
       st.env.store->erase(storage::family::sandboxes, st.rec.id);
     } else {
       spdlog::warn("sandbox {}: not re-adopted ({}); marking it lost", st.rec.id, e.message);
@@ -116,18 +123,20 @@ void on_booted(self_ptr self, start_mode mode, expected<booted> r) {
   st.inst = r->inst;
   st.agent = r->agent;
   if (int fd = st.env.driver->open_netns(*st.inst); fd >= 0) st.netns = std::make_shared<const owned_fd>(fd);
-  st.rec.state = "running";
+  if (hibernated(self)) st.act->paused = true;
+  else st.rec.state = "running";
   st.rec.agent_socket = r->inst.agent_socket;
   st.rec.driver_state = r->inst.driver_state;
-  if (mode == start_mode::create)
+  if (mode != start_mode::adopt)
     st.rec.create_ms = std::chrono::duration<double, std::milli>(clock_type::now() - st.started).count();
   if (auto ps = persist(self); !ps) {
     auto e = ps.err();
     settle_waiters(self, &e);
     return;
   }
-  spdlog::info("sandbox {}: running ({} in {:.1f} ms)", st.rec.id,
-               mode == start_mode::create ? "created" : "re-adopted", st.rec.create_ms);
+  spdlog::info("sandbox {}: {} ({} in {:.1f} ms)", st.rec.id, st.rec.state,
+               mode == start_mode::create ? "created" : mode == start_mode::restore ? "restored" : "re-adopted",
+               st.rec.create_ms);
   settle_waiters(self, nullptr);
   schedule_tick(self);
 }
@@ -138,14 +147,20 @@ void boot(self_ptr self, start_mode mode) {
   auto driver = st.env.driver;
   auto* io = st.env.agent_io;
   auto ds = st.rec.driver_state;
+  auto rdir = st.env.restore_dir, rmeta = st.env.restore_meta;
+  // A hibernated sandbox's agent is frozen: it is connected to when the sandbox resumes.
+  bool frozen = hibernated(self);
   run_blocking<booted>(
       self,
-      [spec, driver, io, ds, mode]() -> expected<booted> {
-        auto inst = mode == start_mode::create ? driver->create(spec) : driver->adopt(spec, ds);
+      [spec, driver, io, ds, mode, rdir, rmeta, frozen]() -> expected<booted> {
+        auto inst = mode == start_mode::create    ? driver->create(spec)
+                    : mode == start_mode::restore ? driver->restore(spec, rdir, rmeta)
+                                                  : driver->adopt(spec, ds);
         if (!inst) return inst.err();
+        if (frozen) return booted{*inst, nullptr};
         auto cl = connect_agent(*io, inst->agent_socket);
         if (!cl) {
-          if (mode == start_mode::create) driver->destroy(*inst);
+          if (mode != start_mode::adopt) driver->destroy(*inst);
           return cl.err();
         }
         return booted{*inst, *cl};
@@ -155,6 +170,8 @@ void boot(self_ptr self, start_mode mode) {
 
 expected<sandbox_link_ptr> make_link(self_ptr self) {
   auto& st = self->state;
+  if (hibernated(self))
+    return make_error(errc::conflict, "sandbox " + st.rec.id + " is hibernated; resume it first");
   if (!st.agent || !st.agent->connected())
     return make_error(errc::unavailable, "sandbox " + st.rec.id + " has lost its agent connection");
   st.act->touch();
@@ -199,9 +216,104 @@ void teardown(self_ptr self, std::function<void(expected<std::string>)> done) {
                            });
 }
 
+// Why the sandbox cannot start `what` now, if it cannot.
+std::optional<error> busy(self_ptr self, const std::string& what) {
+  auto& st = self->state;
+  if (st.destroying) return make_error(errc::not_found, "sandbox " + st.rec.id + " is being destroyed");
+  if (!st.inst) return make_error(errc::conflict, "sandbox " + st.rec.id + " is still being created");
+  if (!st.op.empty())
+    return make_error(errc::conflict, "sandbox " + st.rec.id + " cannot " + what + " during its " + st.op);
+  return std::nullopt;
+}
+
+// Freezes every process where it stands; the record says "hibernated" before the reply.
+void hibernate(self_ptr self, done_fn done) {
+  auto& st = self->state;
+  if (auto e = busy(self, "hibernate")) return done(*e);
+  if (hibernated(self)) return done(make_error(errc::conflict, "sandbox " + st.rec.id + " is already hibernated"));
+  st.op = "hibernate";
+  auto driver = st.env.driver;
+  auto inst = *st.inst;
+  run_blocking<ok_t>(self, [driver, inst] { return driver->freeze(inst); },
+                     [self, done](expected<ok_t> r) {
+                       auto& st = self->state;
+                       st.op.clear();
+                       if (st.destroying) return done(make_error(errc::not_found, "sandbox " + st.rec.id + " was destroyed"));
+                       if (!r) return done(r.err());
+                       st.act->paused = true;  // cached port-proxy links go stale
+                       st.rec.state = "hibernated";
+                       st.rec.hibernated_at = now_rfc3339();
+                       if (auto p = persist(self); !p) return done(p.err());
+                       spdlog::info("sandbox {}: hibernated", st.rec.id);
+                       done(storage::encode(st.rec));
+                     });
+}
+
+// Thaws it and (after a daemon restart) connects to its agent. Concurrent resumes share one.
+void resume(self_ptr self, done_fn done) {
+  auto& st = self->state;
+  if (st.op == "resume") return st.resume_waiters.push_back(std::move(done));
+  if (auto e = busy(self, "resume")) return done(*e);
+  if (!hibernated(self)) return done(make_error(errc::conflict, "sandbox " + st.rec.id + " is " + st.rec.state + ", not hibernated"));
+  st.op = "resume";
+  st.resume_waiters.push_back(std::move(done));
+  auto driver = st.env.driver;
+  auto inst = *st.inst;
+  auto* io = st.env.agent_io;
+  bool need_agent = !st.agent || !st.agent->connected();
+  run_blocking<booted>(
+      self,
+      [driver, inst, io, need_agent]() -> expected<booted> {
+        if (auto t = driver->thaw(inst); !t) return t.err();
+        if (!need_agent) return booted{inst, nullptr};
+        auto cl = connect_agent(*io, inst.agent_socket);
+        if (!cl) return cl.err();
+        return booted{inst, *cl};
+      },
+      [self](expected<booted> r) {
+        auto& st = self->state;
+        st.op.clear();
+        auto waiters = std::move(st.resume_waiters);
+        st.resume_waiters.clear();
+        expected<std::string> out = make_error(errc::not_found, "sandbox " + st.rec.id + " was destroyed");
+        if (!st.destroying) {
+          if (!r) {
+            out = r.err();
+          } else {
+            if (r->agent) st.agent = r->agent;
+            st.act->paused = false;
+            st.act->touch();
+            st.rec.state = "running";
+            st.rec.hibernated_at.clear();
+            if (auto p = persist(self); !p) out = p.err();
+            else out = storage::encode(st.rec);
+            spdlog::info("sandbox {}: resumed", st.rec.id);
+          }
+        }
+        for (auto& w : waiters) w(out);
+      });
+}
+
+// Runs `fn` now, or once a boot in progress (create, restore, re-adoption) has settled.
+void after_boot(self_ptr self, std::function<void(const error*)> fn) {
+  auto& st = self->state;
+  if (!st.inst && !st.destroying) return st.waiting.push_back(std::move(fn));
+  fn(nullptr);
+}
+
+// Adapts a done_fn to a response promise.
+template <class T>
+done_fn deliver_to(caf::typed_response_promise<T> rp) {
+  return [rp](expected<std::string> r) mutable {
+    if (r) rp.deliver(std::move(*r));
+    else rp.deliver(to_caf(r.err()));
+  };
+}
+
 void on_tick(self_ptr self) {
   auto& st = self->state;
   if (st.destroying || !st.inst) return;
+  if (hibernated(self) || !st.op.empty()) return schedule_tick(self);  // a frozen sandbox is not idle
   auto now = activity::now_ns();
   if (st.act->busy()) st.act->touch();
   if (auto u = st.env.driver->stats(*st.inst)) {
@@ -211,8 +323,13 @@ void on_tick(self_ptr self) {
   }
   auto idle_s = (now - st.act->last_ns.load()) / 1'000'000'000;
   if (st.rec.sandbox_timeout > 0 && idle_s >= st.rec.sandbox_timeout) {
-    spdlog::info("sandbox {}: idle for {} s (sandbox_timeout {}); destroying", st.rec.id, idle_s,
-                 st.rec.sandbox_timeout);
+    bool hib = st.rec.on_idle == "hibernate";
+    spdlog::info("sandbox {}: idle for {} s (sandbox_timeout {}); {}", st.rec.id, idle_s, st.rec.sandbox_timeout,
+                 hib ? "hibernating" : "destroying");
+    if (hib) {
+      hibernate(self, [](expected<std::string>) {});
+      return schedule_tick(self);
+    }
     teardown(self, [](expected<std::string>) {});
     return;
   }
@@ -279,6 +396,55 @@ sandbox_actor spawn_sandbox(caf::actor_system& sys, storage::sandbox_record rec,
         },
         [self](link_atom) -> caf::result<sandbox_link_ptr> {
           return when_running<sandbox_link_ptr>(self, [self] { return make_link(self); });
+        },
+        [self](link_atom, bool wake) -> caf::result<sandbox_link_ptr> {
+          if (!(wake && hibernated(self) && self->state.rec.auto_resume))
+            return when_running<sandbox_link_ptr>(self, [self] { return make_link(self); });
+          auto rp = self->make_response_promise<sandbox_link_ptr>();
+          after_boot(self, [self, rp](const error* e) mutable {
+            if (e) return rp.deliver(to_caf(*e)), void();
+            resume(self, [self, rp](expected<std::string> r) mutable {
+              if (!r) return rp.deliver(to_caf(r.err())), void();
+              auto l = make_link(self);
+              if (l) rp.deliver(*l);
+              else rp.deliver(to_caf(l.err()));
+            });
+          });
+          return rp;
+        },
+        [self](hibernate_atom) -> caf::result<std::string> {
+          auto rp = self->make_response_promise<std::string>();
+          after_boot(self, [self, rp](const error* e) mutable {
+            if (e) return rp.deliver(to_caf(*e)), void();
+            hibernate(self, deliver_to(rp));
+          });
+          return rp;
+        },
+        [self](resume_atom) -> caf::result<std::string> {
+          auto rp = self->make_response_promise<std::string>();
+          after_boot(self, [self, rp](const error* e) mutable {
+            if (e) return rp.deliver(to_caf(*e)), void();
+            resume(self, deliver_to(rp));
+          });
+          return rp;
+        },
+        [self](save_atom, const std::string& dir) -> caf::result<std::string, uint64_t> {
+          auto& st = self->state;
+          if (auto e = busy(self, "save its state")) return to_caf(*e);
+          if (hibernated(self))
+            return to_caf(make_error(errc::conflict, "sandbox " + st.rec.id + " is hibernated; resume it first"));
+          st.op = "save";
+          auto driver = st.env.driver;
+          auto inst = *st.inst;
+          auto rp = self->make_response_promise<std::string, uint64_t>();
+          run_blocking<vmm::driver::saved_state>(
+              self, [driver, inst, dir] { return driver->save(inst, dir); },
+              [self, rp](expected<vmm::driver::saved_state> r) mutable {
+                self->state.op.clear();
+                if (!r) return rp.deliver(to_caf(r.err())), void();
+                rp.deliver(std::move(r->meta), r->size_bytes);
+              });
+          return rp;
         },
         [self](shell_atom) -> caf::result<shell_lease_ptr> {
           auto rp = self->make_response_promise<shell_lease_ptr>();

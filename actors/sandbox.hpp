@@ -27,6 +27,9 @@ using ready_atom = caf::atom_constant<caf::atom("ready")>;
 using link_atom = caf::atom_constant<caf::atom("link")>;
 using destroy_atom = caf::atom_constant<caf::atom("destroy")>;
 using tick_atom = caf::atom_constant<caf::atom("tick")>;
+using hibernate_atom = caf::atom_constant<caf::atom("hibernate")>;
+using resume_atom = caf::atom_constant<caf::atom("resume")>;
+using save_atom = caf::atom_constant<caf::atom("save")>;
 
 using sandbox_actor = caf::typed_actor<
     // The record as stored (storage::encode).
@@ -35,6 +38,14 @@ using sandbox_actor = caf::typed_actor<
     caf::replies_to<ready_atom>::with<std::string>,
     // The agent connection for byte streams (waits while creating; conflict otherwise).
     caf::replies_to<link_atom>::with<sandbox_link_ptr>,
+    // The same for proxied traffic (wake = true): a hibernated sandbox with auto_resume is
+    // resumed first instead of answering conflict.
+    caf::replies_to<link_atom, bool>::with<sandbox_link_ptr>,
+    // Hibernate / resume (the driver's freeze/thaw); the record afterwards.
+    caf::replies_to<hibernate_atom>::with<std::string>,
+    caf::replies_to<resume_atom>::with<std::string>,
+    // Saves the sandbox's state into a directory (driver::save): (meta, size_bytes).
+    caf::replies_to<save_atom, std::string>::with<std::string, uint64_t>,
     // DestroyStats as JSON text; the actor quits afterwards.
     caf::replies_to<destroy_atom>::with<std::string>,
     // Exposures (actors/port_forward.hpp): (port, auth) → {port, auth, token, created_at} JSON;
@@ -53,9 +64,11 @@ struct sandbox_env {
   std::shared_ptr<vmm::driver> driver;
   boost::asio::io_context* agent_io = nullptr;
   std::string image_rootfs;
+  // start_mode::restore: the saved state to build from (driver::restore).
+  std::string restore_dir, restore_meta;
 };
 
-enum class start_mode { create, adopt };
+enum class start_mode { create, adopt, restore };
 
 // Spawned by the node (monitored); `rec` is already stored with state "creating" or "running".
 sandbox_actor spawn_sandbox(caf::actor_system& sys, storage::sandbox_record rec, sandbox_env env,

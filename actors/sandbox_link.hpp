@@ -22,6 +22,9 @@ namespace warren::actors {
 // read from the driver's stats by the sandbox actor.)
 struct activity {
   std::atomic<int64_t> last_ns{now_ns()};
+  // Hibernated: links handed out before are stale (the port proxy asks again, which resumes
+  // the sandbox when it has auto_resume).
+  std::atomic<bool> paused{false};
   slot_count open_streams;  // counted by the guards below
 
   // Is any stream open (which counts as activity)?

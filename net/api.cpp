@@ -37,6 +37,14 @@ api::api(std::shared_ptr<actors::node_api> node, auth::key_registry& keys, std::
   add("GET", "/v1/sandboxes/{id}/watch", &api::watch, false);
   add("GET", "/v1/sandboxes/{id}/pty", &api::terminal, false);
   add("GET", "/v1/sandboxes/{id}/shell", &api::shell, false);
+  add("POST", "/v1/sandboxes/{id}/fork", &api::fork, false);
+  add("POST", "/v1/sandboxes/{id}/hibernate", &api::hibernate, false);
+  add("POST", "/v1/sandboxes/{id}/resume", &api::resume, false);
+  add("POST", "/v1/sandboxes/{id}/checkpoints", &api::checkpoint, false);
+  add("GET", "/v1/snapshots", &api::list_snapshots, false);
+  add("GET", "/v1/snapshots/{sid}", &api::get_snapshot, false);
+  add("DELETE", "/v1/snapshots/{sid}", &api::delete_snapshot, false);
+  add("POST", "/v1/snapshots/{sid}/restore", &api::restore, false);
 }
 
 void api::add(std::string method, std::string pattern, handler h, bool admin_only, body b) {

@@ -48,6 +48,16 @@ class api {
   void list_sandboxes(const context& c);
   void get_sandbox(const context& c);
   void destroy_sandbox(const context& c);
+  // snapshots (api_snapshots.cpp)
+  bool check_snapshot_id(const context& c, std::string& sid);
+  void fork(const context& c);
+  void hibernate(const context& c);
+  void resume(const context& c);
+  void checkpoint(const context& c);
+  void list_snapshots(const context& c);
+  void get_snapshot(const context& c);
+  void delete_snapshot(const context& c);
+  void restore(const context& c);
   // exec (api_exec.cpp)
   void exec(const context& c);
   void exec_stream(const context& c);

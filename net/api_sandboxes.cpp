@@ -28,6 +28,7 @@ const std::vector<field> create_fields = {
     {"credentials", json_kind::string_map},
     {"mask_request_host", json_kind::nullable_string},
     {"auto_resume", json_kind::boolean},
+    {"on_idle", json_kind::string},
     {"metadata", json_kind::object},
 };
 
@@ -52,6 +53,9 @@ expected<storage::sandbox_record> record_from_body(const json& b, const auth::ca
   r.deny = b.value("deny", std::vector<std::string>{});
   r.env = b.value("env", std::map<std::string, std::string>{});
   r.auto_resume = b.value("auto_resume", true);
+  r.on_idle = b.value("on_idle", std::string("destroy"));
+  if (r.on_idle != "destroy" && r.on_idle != "hibernate")
+    return make_error(errc::bad_request, "field \"on_idle\" must be \"destroy\" or \"hibernate\"");
   r.mask_request_host = b.contains("mask_request_host") ? b["mask_request_host"] : json(nullptr);
   r.metadata = b.value("metadata", json::object());
   if (r.isolation != "jail" && r.isolation != "microvm")

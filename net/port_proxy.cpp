@@ -368,7 +368,10 @@ struct local_link {
   }
   bool current() const { return !link->ports || link->ports->version() == ports_version; }
   // Its agent still connected and its ports not closed: the sandbox is still there.
-  bool alive() const { return link->agent && link->agent->connected() && !(link->ports && link->ports->closed()); }
+  bool alive() const {
+    return link->agent && link->agent->connected() && !(link->ports && link->ports->closed()) &&
+           !(link->act && link->act->paused.load(std::memory_order_relaxed));
+  }
   const actors::exposure* find(uint16_t port) const {
     auto it = exposures.find(port);
     return it == exposures.end() ? nullptr : it->second.get();

@@ -42,6 +42,8 @@ std::string encode(const sandbox_record& r) {
             {"deny", r.deny},
             {"env", r.env},
             {"auto_resume", r.auto_resume},
+            {"on_idle", r.on_idle},
+            {"hibernated_at", r.hibernated_at},
             {"mask_request_host", r.mask_request_host},
             {"metadata", r.metadata},
             {"created_at", r.created_at},
@@ -76,6 +78,8 @@ expected<sandbox_record> decode(std::string_view bytes) {
     r.deny = j.at("deny").get<std::vector<std::string>>();
     r.env = j.at("env").get<std::map<std::string, std::string>>();
     r.auto_resume = j.at("auto_resume").get<bool>();
+    r.on_idle = j.value("on_idle", std::string("destroy"));  // absent before hibernate existed
+    r.hibernated_at = j.value("hibernated_at", std::string());
     r.mask_request_host = j.at("mask_request_host");
     r.metadata = j.at("metadata");
     r.created_at = j.at("created_at").get<std::string>();
@@ -87,6 +91,43 @@ expected<sandbox_record> decode(std::string_view bytes) {
       for (auto& e : j.at("exposures"))
         r.exposures.push_back({e.at("port").get<uint16_t>(), e.at("auth").get<bool>(),
                                e.at("token_sha256").get<std::string>(), e.at("created_at").get<std::string>()});
+    return r;
+  });
+}
+
+template <>
+std::string encode(const snapshot_record& r) {
+  json j = {{"v", record_version}, {"id", r.id}, {"tenant", r.tenant}, {"sandbox_id", r.sandbox_id},
+            {"name", r.name}, {"created_at", r.created_at}, {"size_bytes", r.size_bytes}, {"node", r.node},
+            {"image", r.image}, {"isolation", r.isolation}, {"vcpus", r.vcpus}, {"mem_mib", r.mem_mib},
+            {"disk_mib", r.disk_mib}, {"timeout", r.timeout}, {"sandbox_timeout", r.sandbox_timeout},
+            {"network_profile", r.network_profile}, {"env", r.env}, {"dir", r.dir},
+            {"driver_meta", r.driver_meta}};
+  return j.dump();
+}
+
+template <>
+expected<snapshot_record> decode(std::string_view bytes) {
+  return guarded<snapshot_record>(bytes, "snapshot", [](const json& j) {
+    snapshot_record r;
+    r.id = j.at("id").get<std::string>();
+    r.tenant = j.at("tenant").get<std::string>();
+    r.sandbox_id = j.at("sandbox_id").get<std::string>();
+    r.name = j.at("name").get<std::string>();
+    r.created_at = j.at("created_at").get<std::string>();
+    r.size_bytes = j.at("size_bytes").get<uint64_t>();
+    r.node = j.at("node").get<std::string>();
+    r.image = j.at("image").get<std::string>();
+    r.isolation = j.at("isolation").get<std::string>();
+    r.vcpus = j.at("vcpus").get<int>();
+    r.mem_mib = j.at("mem_mib").get<int>();
+    r.disk_mib = j.at("disk_mib").get<int>();
+    r.timeout = j.at("timeout").get<int>();
+    r.sandbox_timeout = j.at("sandbox_timeout").get<int>();
+    r.network_profile = j.at("network_profile").get<std::string>();
+    r.env = j.at("env").get<std::map<std::string, std::string>>();
+    r.dir = j.at("dir").get<std::string>();
+    r.driver_meta = j.at("driver_meta").get<std::string>();
     return r;
   });
 }

@@ -29,7 +29,7 @@ struct sandbox_record {
   std::string id;
   std::string tenant;
   std::string image;
-  std::string state;  // creating | running | destroying | destroyed | lost
+  std::string state;  // creating | running | hibernated | destroying | destroyed | lost
   std::string isolation = "jail";
   std::string node;
   int vcpus = 1;
@@ -41,6 +41,8 @@ struct sandbox_record {
   std::vector<std::string> allow, deny;
   std::map<std::string, std::string> env;
   bool auto_resume = true;
+  std::string on_idle = "destroy";  // what sandbox_timeout does: destroy | hibernate
+  std::string hibernated_at;        // RFC 3339 while state is "hibernated", else empty
   nlohmann::json mask_request_host;  // null or string
   nlohmann::json metadata = nlohmann::json::object();
   std::string created_at;  // RFC 3339
@@ -49,6 +51,25 @@ struct sandbox_record {
   std::string agent_socket;
   std::string driver_state;
   std::vector<exposure_record> exposures;  // absent in records written before exposures existed
+};
+
+// A named snapshot (checkpoint) of a sandbox: what a restore needs to build a new sandbox
+// like the source, and where the driver put the saved state. Outlives the source sandbox.
+struct snapshot_record {
+  std::string id;          // snap_ + 16 hex
+  std::string tenant;
+  std::string sandbox_id;  // the source
+  std::string name;
+  std::string created_at;
+  uint64_t size_bytes = 0;  // bytes the saved state occupies on disk
+  std::string node;
+  // The source's shape: a restore builds the same.
+  std::string image, isolation;
+  int vcpus = 1, mem_mib = 1024, disk_mib = 10240, timeout = 30, sandbox_timeout = 300;
+  std::string network_profile = "default";
+  std::map<std::string, std::string> env;
+  std::string dir;          // host directory holding the saved state
+  std::string driver_meta;  // opaque to all but the driver that saved it
 };
 
 // An API key's metadata. The key itself is never stored: it is verified by its HMAC.
@@ -76,6 +97,7 @@ expected<T> decode(std::string_view bytes);
 // The key a record is stored under in its column family.
 inline const std::string& record_key(const sandbox_record& r) { return r.id; }
 inline const std::string& record_key(const key_record& r) { return r.key_id; }
+inline const std::string& record_key(const snapshot_record& r) { return r.id; }
 inline const std::string& record_key(const node_record& r) { return r.id; }
 
 }  // namespace warren::storage

@@ -75,6 +75,35 @@ class driver {
 
   // Releases what a lost sandbox left behind (mounts, cgroups, netns, scratch). Idempotent.
   virtual void cleanup(const std::string& id, const std::string& driver_state) = 0;
+
+  // --- Snapshots (docs/design/snapshots.md). A driver that cannot answers unavailable; what it
+  // can is also said in capabilities() ("snapshots", "fork_memory", "hibernate_memory", …).
+
+  // Stops every process of the sandbox where it stands / lets it go on (hibernate, resume).
+  virtual status freeze(const instance& inst) { return cannot("hibernate", inst.id); }
+  virtual status thaw(const instance& inst) { return cannot("resume", inst.id); }
+
+  // The saved state of a sandbox, in a directory of its own.
+  struct saved_state {
+    std::string meta;         // opaque to all but this driver; restore() gets it back
+    uint64_t size_bytes = 0;  // what the saved state occupies on disk
+  };
+  // Saves the sandbox's state into `dir` (exists, empty) while the sandbox keeps running.
+  virtual expected<saved_state> save(const instance& inst, const std::string& dir) {
+    (void)dir;
+    return cannot("save", inst.id);
+  }
+  // Builds and starts a new sandbox `spec` from a state save() wrote into `dir`. The directory
+  // is only read: one saved state serves any number of restores.
+  virtual expected<instance> restore(const sandbox_spec& spec, const std::string& dir, const std::string& meta) {
+    (void)dir, (void)meta;
+    return cannot("restore", spec.id);
+  }
+
+ protected:
+  error cannot(const std::string& what, const std::string& id) const {
+    return make_error(errc::unavailable, "the " + name() + " driver cannot " + what + " (sandbox " + id + ")");
+  }
 };
 
 }  // namespace warren::vmm

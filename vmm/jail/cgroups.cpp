@@ -10,6 +10,7 @@
 #include <chrono>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <sstream>
 #include <sys/stat.h>
 #include <thread>
@@ -216,6 +217,56 @@ void sandbox_cgroups::remove(const std::vector<std::string>& ds) const {
     for (int i = 0; i < 200 && rmdir(d.c_str()) != 0 && errno == EBUSY; ++i)
       std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
+}
+
+namespace {
+// The file that freezes the sandbox, and how to read back that it is frozen.
+struct freeze_knob {
+  std::string file, on, off;
+  bool v2 = false;
+};
+
+std::optional<freeze_knob> knob_of(const std::vector<std::string>& ds, const std::string& v1_root) {
+  struct stat st;
+  for (auto& d : ds)
+    if (stat((d + "/cgroup.freeze").c_str(), &st) == 0) return freeze_knob{d + "/cgroup.freeze", "1", "0", true};
+  for (auto& d : ds)
+    if (is_under(d, v1_root)) return freeze_knob{d + "/freezer.state", "FROZEN", "THAWED", false};
+  return std::nullopt;
+}
+
+bool knob_reads(const freeze_knob& k, bool frozen) {
+  if (k.v2) {
+    // cgroup.events says "frozen 1" once every task has stopped (cgroup.freeze only asks).
+    auto dir = k.file.substr(0, k.file.rfind('/'));
+    auto ev = read_file(dir + "/cgroup.events").value_or("");
+    return ev.find(frozen ? "frozen 1" : "frozen 0") != std::string::npos;
+  }
+  auto s = read_file(k.file).value_or("");
+  return s.rfind(frozen ? "FROZEN" : "THAWED", 0) == 0;
+}
+}  // namespace
+
+status sandbox_cgroups::set_frozen(const std::vector<std::string>& ds, bool frozen, int timeout_ms) const {
+  auto k = knob_of(ds, l_.freezer);
+  if (!k) return make_error(errc::unavailable, "the sandbox has no freezer cgroup on this host");
+  if (!write_file(k->file, frozen ? k->on : k->off))
+    return make_error(errc::internal, "write " + k->file + ": " + errno_name(errno));
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
+  while (!knob_reads(*k, frozen)) {
+    if (std::chrono::steady_clock::now() > deadline) {
+      if (frozen) write_file(k->file, k->off);  // never leave it half frozen
+      return make_error(errc::timeout, std::string("the sandbox's processes did not ") +
+                                           (frozen ? "freeze" : "thaw") + " within " + std::to_string(timeout_ms) + " ms");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return ok();
+}
+
+bool sandbox_cgroups::frozen(const std::vector<std::string>& ds) const {
+  auto k = knob_of(ds, l_.freezer);
+  return k && knob_reads(*k, true);
 }
 
 }  // namespace warren::vmm::jail

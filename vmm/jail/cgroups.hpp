@@ -41,6 +41,11 @@ class sandbox_cgroups {
   // SIGKILLs every process (cgroup.kill, else freezer + kill) and waits until all are gone.
   status kill_all(const std::vector<std::string>& dirs, int timeout_ms) const;
   void remove(const std::vector<std::string>& dirs) const;  // idempotent; kills first if needed
+  // Freezes (true) or thaws (false) every process and waits until the kernel says it is done:
+  // cgroup2's cgroup.freeze where the sandbox has a cgroup2 directory (a SIGKILL still ends a
+  // frozen task there), else the v1 freezer.
+  status set_frozen(const std::vector<std::string>& dirs, bool frozen, int timeout_ms) const;
+  bool frozen(const std::vector<std::string>& dirs) const;
 
  private:
   cgroup_layout l_;

@@ -17,6 +17,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/file_clone.hpp"
 #include "vmm/jail/cgroups.hpp"
 #include "vmm/jail/host_file.hpp"
 #include "vmm/jail/host_probe.hpp"
@@ -54,6 +55,17 @@ class jail_driver final : public driver {
       caps_["available"] = false;
       caps_["reason"] = "invalid net_pool " + cfg.net_pool;
     }
+    // Hibernate = the cgroup freezer: processes, their memory and PIDs stay as they are (the
+    // memory stays resident: nothing here writes it out without CRIU). Fork and checkpoints
+    // copy the disk only, so children start fresh processes on the inherited files.
+    bool freezer = !layout_.freezer.empty() || !layout_.unified.empty();
+    caps_["snapshots"] = caps_.value("available", false);
+    caps_["hibernate_memory"] = freezer;
+    caps_["hibernate"] = freezer ? "cgroup freezer; memory stays resident" : "unavailable: no freezer cgroup";
+    std::error_code mk;
+    fs::create_directories(cfg_.data_dir + "/scratch", mk);
+    caps_["snapshot_storage"] = {{"dir", cfg_.data_dir + "/scratch"},
+                                 {"reflink", dir_supports_reflink(cfg_.data_dir + "/scratch")}};
     nameservers_ = parse_nameservers(read_file("/etc/resolv.conf").value_or(""));
     if (nameservers_.empty()) nameservers_ = {"1.1.1.1", "8.8.8.8"};
     recover_slots();
@@ -68,8 +80,19 @@ class jail_driver final : public driver {
   int open_netns(const instance& inst) override;
   expected<usage> destroy(const instance& inst) override;
   void cleanup(const std::string& id, const std::string& driver_state) override;
+  status freeze(const instance& inst) override;
+  status thaw(const instance& inst) override;
+  expected<saved_state> save(const instance& inst, const std::string& dir) override;
+  expected<instance> restore(const sandbox_spec& spec, const std::string& dir, const std::string& meta) override;
 
  private:
+  // Where a new sandbox's disk comes from: a fresh one (null), or a saved image.
+  struct disk_source {
+    std::string image;
+    uint32_t from_uid = 0;
+    uint64_t baseline = 0;
+  };
+  expected<instance> build(const sandbox_spec& spec, const disk_source* from);
   std::string run_dir(const std::string& id) const { return cfg_.data_dir + "/sandboxes/" + id; }
   std::string socket_path(const std::string& id) const { return run_dir(id) + "/agent.sock"; }
   void recover_slots();
@@ -78,7 +101,7 @@ class jail_driver final : public driver {
   status ensure_network();
   void save_state(const std::string& id, const jail_state& st) const;
   expected<usage> measure(const std::string& id, const jail_state& st) const;
-  expected<instance> launch(const sandbox_spec& spec, jail_state& st, const slot_lease& lease);
+  expected<instance> launch(const sandbox_spec& spec, jail_state& st, const slot_lease& lease, const disk_source* from);
 
   jail_config cfg_;
   cgroup_layout layout_;
@@ -154,7 +177,9 @@ status jail_driver::ensure_network() {
   return st;
 }
 
-expected<instance> jail_driver::create(const sandbox_spec& spec) {
+expected<instance> jail_driver::create(const sandbox_spec& spec) { return build(spec, nullptr); }
+
+expected<instance> jail_driver::build(const sandbox_spec& spec, const disk_source* from) {
   if (!valid_sandbox_id(spec.id)) return make_error(errc::bad_request, "invalid sandbox id " + spec.id);
   auto host_if = host_if_name(spec.id, spec.network_profile);
   if (!host_if) return make_error(errc::bad_request, "unknown network_profile " + spec.network_profile);
@@ -185,17 +210,23 @@ expected<instance> jail_driver::create(const sandbox_spec& spec) {
   chmod(run_dir(spec.id).c_str(), 0711);
   save_state(spec.id, st);  // written first: a crash mid-create still leaves cleanup its map
 
-  auto inst = launch(spec, st, *lease);
+  auto inst = launch(spec, st, *lease, from);
   if (!inst) cleanup(spec.id, encode(st));
   return inst;
 }
 
-expected<instance> jail_driver::launch(const sandbox_spec& spec, jail_state& st, const slot_lease& lease) {
+expected<instance> jail_driver::launch(const sandbox_spec& spec, jail_state& st, const slot_lease& lease,
+                                       const disk_source* from) {
   if (auto s = ensure_network(); !s) return s.err();
   uint64_t disk = uint64_t(spec.disk_mib) << 20, mem = uint64_t(spec.mem_mib) << 20;
-  auto baseline = scratch_.create(spec.id, disk, lease.uid_base);
-  if (!baseline) return baseline.err();
-  st.scratch_baseline = *baseline;
+  if (from) {
+    if (auto s = scratch_.create_from(spec.id, from->image, lease.uid_base, from->from_uid); !s) return s.err();
+    st.scratch_baseline = from->baseline;
+  } else {
+    auto baseline = scratch_.create(spec.id, disk, lease.uid_base);
+    if (!baseline) return baseline.err();
+    st.scratch_baseline = *baseline;
+  }
   if (auto s = cgroups_.create(spec.id, {spec.vcpus, mem, cfg_.pids_max}); !s) return s.err();
   auto lfd = listen_unix(socket_path(spec.id));
   if (!lfd) return lfd.err();
@@ -279,6 +310,8 @@ int jail_driver::open_netns(const instance& inst) {
 expected<usage> jail_driver::destroy(const instance& inst) {
   auto st = decode_jail_state(inst.driver_state);
   if (!st) return make_error(errc::not_found, "sandbox " + inst.id + ": unreadable driver_state");
+  // A v1-frozen task would hold SIGKILL until thawed: thaw a hibernated sandbox first.
+  if (cgroups_.frozen(st->cgroup_dirs)) (void)cgroups_.set_frozen(st->cgroup_dirs, false, 2000);
   // PID 1 dying takes the whole pid namespace with it; the cgroup kill catches the rest.
   if (same_process(st->init_pid, st->init_start_time)) kill(st->init_pid, SIGKILL);
   auto killed = cgroups_.kill_all(st->cgroup_dirs, 5000);
@@ -314,6 +347,55 @@ void jail_driver::cleanup(const std::string& id, const std::string& driver_state
   bool had_run_dir = fs::exists(rd, ec);
   fs::remove_all(rd, ec);
   if (st && had_run_dir) give_back(st->slot);
+}
+
+status jail_driver::freeze(const instance& inst) {
+  auto st = decode_jail_state(inst.driver_state);
+  if (!st) return make_error(errc::not_found, "sandbox " + inst.id + ": unreadable driver_state");
+  return cgroups_.set_frozen(st->cgroup_dirs, true, 10000);
+}
+
+status jail_driver::thaw(const instance& inst) {
+  auto st = decode_jail_state(inst.driver_state);
+  if (!st) return make_error(errc::not_found, "sandbox " + inst.id + ": unreadable driver_state");
+  return cgroups_.set_frozen(st->cgroup_dirs, false, 10000);
+}
+
+// Filesystem state only (no CRIU here, see capabilities): the processes are frozen while the
+// disk is copied, so what is saved is one moment of the sandbox's files.
+expected<driver::saved_state> jail_driver::save(const instance& inst, const std::string& dir) {
+  auto st = decode_jail_state(inst.driver_state);
+  if (!st) return make_error(errc::not_found, "sandbox " + inst.id + ": unreadable driver_state");
+  bool was_frozen = cgroups_.frozen(st->cgroup_dirs);
+  if (!was_frozen)
+    if (auto f = cgroups_.set_frozen(st->cgroup_dirs, true, 10000); !f) return f.err();
+  auto bytes = scratch_.save_image(inst.id, dir + "/scratch.img");
+  if (!was_frozen) (void)cgroups_.set_frozen(st->cgroup_dirs, false, 10000);
+  if (!bytes) return bytes.err();
+  nlohmann::json meta = {{"kind", "jail-disk"},
+                         {"uid_base", pool_.uid_base_of(st->slot)},
+                         {"baseline", st->scratch_baseline}};
+  return saved_state{meta.dump(), *bytes};
+}
+
+expected<instance> jail_driver::restore(const sandbox_spec& spec, const std::string& dir, const std::string& meta) {
+  disk_source from;
+  try {
+    auto m = nlohmann::json::parse(meta);
+    if (m.value("kind", "") != "jail-disk") throw std::runtime_error("not a jail snapshot");
+    from.from_uid = m.at("uid_base").get<uint32_t>();
+    from.baseline = m.at("baseline").get<uint64_t>();
+  } catch (const std::exception& e) {
+    return make_error(errc::bad_request, "snapshot for " + spec.id + " is not a jail disk: " + e.what());
+  }
+  from.image = dir + "/scratch.img";
+  struct stat sb{};
+  if (stat(from.image.c_str(), &sb) != 0 || !S_ISREG(sb.st_mode))
+    return make_error(errc::not_found, "the snapshot's disk image is missing: " + from.image);
+  if (uint64_t(sb.st_size) != uint64_t(spec.disk_mib) << 20)
+    return make_error(errc::bad_request, "the snapshot's disk image is " + std::to_string(sb.st_size) +
+                                             " bytes, not disk_mib " + std::to_string(spec.disk_mib) + " (damaged?)");
+  return build(spec, &from);
 }
 
 }  // namespace

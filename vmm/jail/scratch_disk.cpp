@@ -4,6 +4,8 @@
 #include "vmm/jail/scratch_disk.hpp"
 
 #include <fcntl.h>
+#include <ftw.h>
+#include <linux/fs.h>
 #include <linux/loop.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
@@ -17,6 +19,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/file_clone.hpp"
 #include "vmm/jail/host_command.hpp"
 #include "vmm/jail/host_file.hpp"
 
@@ -120,9 +123,20 @@ expected<pooled_disk> scratch_disks::format(const std::string& img, uint64_t siz
                         "-F", "-m", "0", "-O", "^has_journal,^resize_inode", "-E", "lazy_itable_init=1,nodiscard",
                         img});
   if (r.exit_code != 0) return bad("mkfs.ext4", r.output);
+  if (auto st = mount_detached(d); !st) return bad("mount", st.err().message);
+  unlinkat(d.mount_fd, "lost+found", AT_REMOVEDIR);
+  if (mkdirat(d.mount_fd, "upper", 0755) != 0 || mkdirat(d.mount_fd, "work", 0700) != 0)
+    return bad("mkdir upper", errno_name(errno));
+  struct statvfs sv{};
+  if (fstatvfs(d.mount_fd, &sv) != 0) return bad("statvfs", errno_name(errno));
+  d.baseline = uint64_t(sv.f_blocks - sv.f_bfree) * sv.f_frsize;
+  return d;
+}
+
+status scratch_disks::mount_detached(pooled_disk& d) {
   std::string dev;
   int dev_fd = -1;
-  if (auto st = attach_loop(img, dev, dev_fd); !st) return bad("loop", st.err().message);
+  if (auto st = attach_loop(d.image, dev, dev_fd); !st) return st;
   // A detached mount (fsmount): nothing shows in any mount table until create() moves it into
   // place, and a daemon that dies drops it with its fds.
   int fs_fd = fsopen("ext4", FSOPEN_CLOEXEC);
@@ -132,14 +146,8 @@ expected<pooled_disk> scratch_disks::format(const std::string& img, uint64_t siz
   int e = errno;
   if (fs_fd >= 0) close(fs_fd);
   close(dev_fd);  // the mount holds the device now (or, on failure, autoclear frees it)
-  if (d.mount_fd < 0) return bad("mount " + dev, errno_name(e));
-  unlinkat(d.mount_fd, "lost+found", AT_REMOVEDIR);
-  if (mkdirat(d.mount_fd, "upper", 0755) != 0 || mkdirat(d.mount_fd, "work", 0700) != 0)
-    return bad("mkdir upper", errno_name(errno));
-  struct statvfs sv{};
-  if (fstatvfs(d.mount_fd, &sv) != 0) return bad("statvfs", errno_name(errno));
-  d.baseline = uint64_t(sv.f_blocks - sv.f_bfree) * sv.f_frsize;
-  return d;
+  if (d.mount_fd < 0) return make_error(errc::internal, dev + ": " + errno_name(e));
+  return ok();
 }
 
 void scratch_disks::discard(pooled_disk& d) {
@@ -177,6 +185,82 @@ expected<uint64_t> scratch_disks::create(const std::string& id, uint64_t size_by
   if (move_mount(d.mount_fd, "", AT_FDCWD, dir.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0) return bad("move_mount", errno);
   close(d.mount_fd);
   return d.baseline;
+}
+
+namespace {
+// nftw has no user pointer: the one shift running on this thread.
+thread_local struct {
+  uint32_t from = 0, to = 0;
+  int failed = 0;
+} shift;
+
+uint32_t shifted(uint32_t id) {
+  return id >= shift.from && id - shift.from < 65536 ? shift.to + (id - shift.from) : id;
+}
+
+int shift_one(const char* path, const struct stat* sb, int, FTW*) {
+  if (lchown(path, shifted(sb->st_uid), shifted(sb->st_gid)) != 0) {
+    shift.failed = errno;
+    return 1;
+  }
+  // chown clears set-user/group-ID bits; a restored file keeps its mode.
+  if (S_ISREG(sb->st_mode) && (sb->st_mode & (S_ISUID | S_ISGID)) && chmod(path, sb->st_mode & 07777) != 0) {
+    shift.failed = errno;
+    return 1;
+  }
+  return 0;
+}
+}  // namespace
+
+status scratch_disks::create_from(const std::string& id, const std::string& saved_image, uint32_t owner_uid,
+                                  uint32_t from_uid) {
+  auto fail = [&](const std::string& what, const std::string& why) {
+    return make_error(errc::internal, "sandbox " + id + " step scratch " + what + ": " + why);
+  };
+  std::error_code ec;
+  fs::create_directories(root_, ec);
+  std::string img = image_path(id), dir = mount_dir(id);
+  auto cl = clone_file(saved_image, img);
+  if (!cl) return fail("clone", cl.err().message);
+  pooled_disk d{img, -1, 0, 0};
+  if (auto st = mount_detached(d); !st) {
+    discard(d);
+    return fail("mount", st.err().message);
+  }
+  if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) {
+    int e = errno;
+    discard(d);
+    return fail("mkdir", errno_name(e));
+  }
+  if (move_mount(d.mount_fd, "", AT_FDCWD, dir.c_str(), MOVE_MOUNT_F_EMPTY_PATH) != 0) {
+    int e = errno;
+    discard(d);
+    return fail("move_mount", errno_name(e));
+  }
+  close(d.mount_fd);
+  if (from_uid != owner_uid) {
+    // Nothing runs on this disk yet: the walk sees a still filesystem. FTW_MOUNT: stay on it.
+    shift = {from_uid, owner_uid, 0};
+    if (nftw(dir.c_str(), shift_one, 32, FTW_PHYS | FTW_MOUNT) != 0)
+      return fail("shift owners", errno_name(shift.failed ? shift.failed : errno));
+  }
+  return ok();
+}
+
+expected<uint64_t> scratch_disks::save_image(const std::string& id, const std::string& dest) {
+  std::string dir = mount_dir(id);
+  if (!is_mount_point(dir)) return make_error(errc::not_found, "sandbox " + id + ": scratch disk gone");
+  int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return make_error(errc::internal, "sandbox " + id + " open scratch: " + errno_name(errno));
+  // FIFREEZE flushes and blocks every write (also the kernel's own, like ext4's lazy inode-table
+  // init) until FITHAW: the image file is then a consistent filesystem.
+  bool frozen = ioctl(fd, FIFREEZE, 0) == 0;
+  if (!frozen) syncfs(fd);
+  auto cl = clone_file(image_path(id), dest);
+  if (frozen) ioctl(fd, FITHAW, 0);
+  close(fd);
+  if (!cl) return make_error(errc::internal, "sandbox " + id + " save disk: " + cl.err().message);
+  return disk_bytes(dest);
 }
 
 expected<uint64_t> scratch_disks::used_bytes(const std::string& id, uint64_t baseline) const {

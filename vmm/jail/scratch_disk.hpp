@@ -29,6 +29,12 @@ class scratch_disks {
   // mount_dir(id); upper is owned by owner_uid (the sandbox's root). Returns the empty
   // filesystem's own used bytes: the baseline used_bytes() subtracts.
   expected<uint64_t> create(const std::string& id, uint64_t size_bytes, uint32_t owner_uid);
+  // A restored sandbox's disk: a clone of a saved image (saved by save_image), its files shifted
+  // from the source's uid range (from_uid..+65536) to this sandbox's (owner_uid..).
+  status create_from(const std::string& id, const std::string& saved_image, uint32_t owner_uid, uint32_t from_uid);
+  // A consistent copy of the sandbox's disk at `dest` (the filesystem frozen meanwhile, FIFREEZE);
+  // the caller stops the sandbox's processes first. Reflink where the filesystem has them.
+  expected<uint64_t> save_image(const std::string& id, const std::string& dest);
   // Bytes the sandbox's files occupy (statvfs, so O(1) however many files there are).
   expected<uint64_t> used_bytes(const std::string& id, uint64_t baseline) const;
   void remove(const std::string& id);  // idempotent
@@ -37,6 +43,7 @@ class scratch_disks {
   status attach_loop(const std::string& image, std::string& dev, int& dev_fd);
   // Sparse file → mkfs.ext4 → loop → a detached ext4 mount (fsmount) holding upper/ and work/.
   expected<pooled_disk> format(const std::string& image, uint64_t size_bytes);
+  status mount_detached(pooled_disk& d);  // loop + fsmount of d.image into d.mount_fd
   static void discard(pooled_disk& d);  // closes the detached mount (the loop frees itself), unlinks
   std::string root_;
   std::mutex loop_mu_;  // LOOP_CTL_GET_FREE + LOOP_CONFIGURE race with ourselves otherwise

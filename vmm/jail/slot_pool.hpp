@@ -35,6 +35,7 @@ class slot_pool {
   slot_pool(ipv4_net net, uint32_t uid_base);
 
   uint32_t capacity() const { return capacity_; }
+  uint32_t uid_base_of(uint32_t slot) const { return uid_base_ + slot * ids_per_slot; }
   std::optional<slot_lease> allocate();        // lowest free slot
   bool reserve(uint32_t slot);                 // recovery: false if out of range or taken
   void release(uint32_t slot);
