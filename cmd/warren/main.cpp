@@ -19,7 +19,9 @@ const char* usage =
     "commands:\n"
     "  serve [--data-dir DIR] [--listen HOST:PORT] [--config FILE]   run a node\n"
     "  image build|import|ls                                         manage images\n"
-    "  sandbox create|ls|info|exec|shell|rm|url|expose               use sandboxes (API client)\n"
+    "  sandbox create|ls|info|exec|shell|rm|url|expose|fork|hibernate|resume|checkpoint\n"
+    "                                                                use sandboxes (API client)\n"
+    "  snapshot ls|rm|restore                                        named snapshots (API client)\n"
     "  cp SRC DST                                                    copy files to/from a sandbox\n"
     "  admin keys create|rm                                          manage API keys\n"
     "  version                                                       print the version\n"
@@ -40,6 +42,7 @@ int main(int argc, char** argv) {
   if (cmd == "serve") return warren::cmd::serve_main(args);
   if (cmd == "image") return warren::cmd::image_main(args);
   if (cmd == "sandbox") return warren::cmd::sandbox_main(args);
+  if (cmd == "snapshot") return warren::cmd::snapshot_main(args);
   if (cmd == "cp") return warren::cmd::cp_main(args);
   if (cmd == "admin") return warren::cmd::admin_main(args);
   if (cmd == "version" || cmd == "--version") {

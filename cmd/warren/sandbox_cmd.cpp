@@ -302,6 +302,94 @@ int expose(api_client& c, const cli_args& a) {
   return 0;
 }
 
+// --- fork / hibernate / resume / checkpoint, and `warren snapshot` ----------------------------
+
+int fork_cmd(api_client& c, const cli_args& a) {
+  if (a.positional.size() != 1) return fail("sandbox fork", "usage: warren sandbox fork ID [--count N]"), 2;
+  json body = json::object();
+  if (a.values.count("--count")) {
+    auto n = json::parse(a.get("--count"), nullptr, false);
+    if (!n.is_number_integer()) return fail("sandbox fork", "--count wants an integer 1..64"), 2;
+    body["count"] = n;
+  }
+  auto r = call(c, "sandbox fork", "POST", sandbox_path(a.positional[0], "/fork"), body.dump(), 600);
+  if (!r) return 1;
+  if (a.has("--json")) return std::cout << r->dump() << "\n", 0;
+  for (auto& s : (*r)["sandboxes"]) std::cout << str(s, "id") << "\n";
+  return 0;
+}
+
+// hibernate / resume: the sandbox afterwards.
+int state_change(api_client& c, const cli_args& a, const std::string& verb) {
+  if (a.positional.size() != 1) return fail("sandbox " + verb, "usage: warren sandbox " + verb + " ID"), 2;
+  auto r = call(c, "sandbox " + verb, "POST", sandbox_path(a.positional[0], "/" + verb), "{}", 300);
+  if (!r) return 1;
+  std::cout << (a.has("--json") ? r->dump() : str(*r, "id") + " " + str(*r, "state")) << "\n";
+  return 0;
+}
+int hibernate_cmd(api_client& c, const cli_args& a) { return state_change(c, a, "hibernate"); }
+int resume_cmd(api_client& c, const cli_args& a) { return state_change(c, a, "resume"); }
+
+int checkpoint_cmd(api_client& c, const cli_args& a) {
+  if (a.positional.size() != 1) return fail("sandbox checkpoint", "usage: warren sandbox checkpoint ID [--name N]"), 2;
+  json body = json::object();
+  if (a.values.count("--name")) body["name"] = a.get("--name");
+  auto r = call(c, "sandbox checkpoint", "POST", sandbox_path(a.positional[0], "/checkpoints"), body.dump(), 600);
+  if (!r) return 1;
+  std::cout << (a.has("--json") ? r->dump() : str(*r, "snapshot_id")) << "\n";
+  return 0;
+}
+
+std::string snapshot_path(const std::string& sid, const std::string& rest = "") {
+  return "/v1/snapshots/" + url_encode(sid) + rest;
+}
+
+int snapshot_ls(api_client& c, const cli_args& a) {
+  auto r = call(c, "snapshot ls", "GET", "/v1/snapshots");
+  if (!r) return 1;
+  if (a.has("--json")) return std::cout << r->dump() << "\n", 0;
+  std::vector<std::vector<std::string>> rows;
+  for (auto& s : (*r)["snapshots"])
+    rows.push_back({str(s, "snapshot_id"), str(s, "sandbox_id"), str(s, "name"), str(s, "image"),
+                    human_bytes(s.value("size_bytes", 0.0)), str(s, "created_at")});
+  print_table({"ID", "SANDBOX", "NAME", "IMAGE", "SIZE", "CREATED"}, rows);
+  return 0;
+}
+
+int snapshot_rm(api_client& c, const cli_args& a) {
+  if (a.positional.empty()) return fail("snapshot rm", "usage: warren snapshot rm SNAPSHOT_ID..."), 2;
+  int rc = 0;
+  for (auto& sid : a.positional)
+    if (!call(c, "snapshot rm", "DELETE", snapshot_path(sid), "", 120)) rc = 1;
+  return rc;
+}
+
+int snapshot_restore(api_client& c, const cli_args& a) {
+  if (a.positional.size() != 1) return fail("snapshot restore", "usage: warren snapshot restore SNAPSHOT_ID"), 2;
+  json body = json::object();
+  if (a.values.count("--sandbox-timeout")) {
+    auto n = json::parse(a.get("--sandbox-timeout"), nullptr, false);
+    if (!n.is_number_integer()) return fail("snapshot restore", "--sandbox-timeout wants an integer"), 2;
+    body["sandbox_timeout"] = n;
+  }
+  auto r = call(c, "snapshot restore", "POST", snapshot_path(a.positional[0], "/restore"), body.dump(), 600);
+  if (!r) return 1;
+  std::cout << (a.has("--json") ? r->dump() : str(*r, "id")) << "\n";
+  return 0;
+}
+
+const std::vector<api_command>& snapshot_commands() {
+  static const std::vector<api_command> cmds = {
+      {"ls", "list snapshots", "usage: warren snapshot ls [--json]\n", {}, {}, SIZE_MAX, snapshot_ls},
+      {"rm", "delete snapshots and free their disk", "usage: warren snapshot rm SNAPSHOT_ID...\n", {}, {},
+       SIZE_MAX, snapshot_rm},
+      {"restore", "a new sandbox from a snapshot; prints its id",
+       "usage: warren snapshot restore SNAPSHOT_ID [--sandbox-timeout S] [--json]\n", {"--sandbox-timeout"}, {},
+       SIZE_MAX, snapshot_restore},
+  };
+  return cmds;
+}
+
 const std::vector<api_command>& commands() {
   static const std::vector<api_command> cmds = {
       {"create", "create a sandbox and print its id",
@@ -346,6 +434,14 @@ const std::vector<api_command>& commands() {
        {}, {"--no-auth", "--rm"}, SIZE_MAX, expose},
       {"rm", "destroy sandboxes and print what they used", "usage: warren sandbox rm ID... [--json]\n", {}, {},
        SIZE_MAX, remove},
+      {"fork", "clone a running sandbox into N children; prints their ids",
+       "usage: warren sandbox fork ID [--count N] [--json]\n", {"--count"}, {}, SIZE_MAX, fork_cmd},
+      {"hibernate", "freeze a sandbox where it stands (same id)", "usage: warren sandbox hibernate ID [--json]\n",
+       {}, {}, SIZE_MAX, hibernate_cmd},
+      {"resume", "let a hibernated sandbox go on", "usage: warren sandbox resume ID [--json]\n", {}, {}, SIZE_MAX,
+       resume_cmd},
+      {"checkpoint", "save a named snapshot; prints its id",
+       "usage: warren sandbox checkpoint ID [--name N] [--json]\n", {"--name"}, {}, SIZE_MAX, checkpoint_cmd},
   };
   return cmds;
 }
@@ -354,6 +450,11 @@ const std::vector<api_command>& commands() {
 
 int sandbox_main(std::vector<std::string> args) {
   return run_api_group("sandbox", "usage: warren sandbox <command> [options]\n", commands(), std::move(args));
+}
+
+int snapshot_main(std::vector<std::string> args) {
+  return run_api_group("snapshot", "usage: warren snapshot <command> [options]\n", snapshot_commands(),
+                       std::move(args));
 }
 
 }  // namespace warren::cmd

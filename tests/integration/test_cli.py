@@ -296,3 +296,38 @@ def test_image_import_of_a_registry_style_name_then_rm(tmp_path):
     assert json.loads(image("ls", "--json").stdout)["images"] == []
     r = image("rm", "127.0.0.1:5000/acme/tool:v1")
     assert r.returncode == 1 and b"unknown image" in r.stderr
+
+
+# --- fork / hibernate / snapshots -------------------------------------------------------------
+
+def test_fork_hibernate_resume_checkpoint_and_snapshot_commands(daemon, sid):
+    assert cli(daemon, "sandbox", "exec", sid, "echo cli > /root/c").returncode == 0
+    r = cli(daemon, "sandbox", "fork", sid, "--count", "2")
+    assert r.returncode == 0, r.stderr
+    kids = r.stdout.decode().split()
+    assert len(kids) == 2
+    for k in kids:
+        assert cli(daemon, "sandbox", "exec", k, "cat /root/c").stdout == b"cli\n"
+    assert cli(daemon, "sandbox", "rm", *kids).returncode == 0
+    r = cli(daemon, "sandbox", "fork", sid, "--count", "two")
+    assert r.returncode == 2
+    r = cli(daemon, "sandbox", "hibernate", sid)
+    assert r.returncode == 0 and r.stdout.decode().split() == [sid, "hibernated"], r.stderr
+    r = cli(daemon, "sandbox", "exec", sid, "true")
+    assert r.returncode != 0 and b"hibernated" in r.stderr
+    r = cli(daemon, "sandbox", "resume", sid)
+    assert r.returncode == 0 and r.stdout.decode().split() == [sid, "running"], r.stderr
+    r = cli(daemon, "sandbox", "checkpoint", sid, "--name", "cli-snap")
+    assert r.returncode == 0, r.stderr
+    snap = r.stdout.decode().strip()
+    assert snap.startswith("snap_")
+    r = cli(daemon, "snapshot", "ls")
+    assert r.returncode == 0 and snap in r.stdout.decode() and "cli-snap" in r.stdout.decode()
+    r = cli(daemon, "snapshot", "restore", snap)
+    assert r.returncode == 0, r.stderr
+    restored = r.stdout.decode().strip()
+    assert cli(daemon, "sandbox", "exec", restored, "cat /root/c").stdout == b"cli\n"
+    assert cli(daemon, "sandbox", "rm", restored).returncode == 0
+    assert cli(daemon, "snapshot", "rm", snap).returncode == 0
+    r = cli(daemon, "snapshot", "rm", snap)
+    assert r.returncode == 1 and b"no snapshot" in r.stderr

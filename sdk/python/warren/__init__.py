@@ -9,12 +9,12 @@ local daemon's admin key file when the server runs on this machine), or construc
 """
 from .aio import AsyncSandbox
 from .errors import WarrenConnectionError, WarrenError, WarrenTimeoutError
-from .models import ApiKey, DestroyStats, ExecResult, Exposure, FileEntry, SandboxInfo
+from .models import ApiKey, DestroyStats, ExecResult, Exposure, FileEntry, SandboxInfo, SnapshotInfo
 from .sandbox import Client, Sandbox
 from .shell import AsyncShell, Shell
 from .watch import AsyncWatch, Watch, WatchEvent
 
 __version__ = "0.1.0"
-__all__ = ["Sandbox", "AsyncSandbox", "Client", "Shell", "AsyncShell", "SandboxInfo",
+__all__ = ["Sandbox", "AsyncSandbox", "Client", "Shell", "AsyncShell", "SandboxInfo", "SnapshotInfo",
            "DestroyStats", "ExecResult", "FileEntry", "Exposure", "ApiKey", "Watch", "AsyncWatch", "WatchEvent", "WarrenError",
            "WarrenTimeoutError", "WarrenConnectionError"]

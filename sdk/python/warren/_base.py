@@ -19,6 +19,7 @@ class SandboxBase:
                  deny: Optional[List[str]] = None, env: Optional[Dict[str, str]] = None,
                  credentials: Optional[Dict[str, str]] = None, isolation: Optional[str] = None,
                  metadata: Optional[Dict[str, Any]] = None, auto_resume: Optional[bool] = None,
+                 on_idle: Optional[str] = None,
                  mask_request_host: Optional[str] = None, api_url: Optional[str] = None,
                  api_key: Optional[str] = None, verify_tls: bool = True) -> None:
         """Describes a sandbox; nothing is created until create() or `with`.
@@ -34,6 +35,8 @@ class SandboxBase:
             credentials: secrets the egress proxy injects; the sandbox sees placeholders.
             isolation: "jail" (namespaces) or "microvm".
             metadata: free-form JSON kept with the sandbox.
+            auto_resume: proxied traffic resumes it when hibernated (server default True).
+            on_idle: what sandbox_timeout does, "destroy" (default) or "hibernate".
             api_url, api_key: override WARREN_API_URL / WARREN_API_KEY.
             verify_tls: verify the server certificate under https.
         """
@@ -44,7 +47,7 @@ class SandboxBase:
             image, vcpus=vcpus, mem_mib=mem_mib, disk_mib=disk_mib, timeout=timeout,
             sandbox_timeout=sandbox_timeout, network_profile=network_profile, allow=allow,
             deny=deny, env=env, credentials=credentials, isolation=isolation, metadata=metadata,
-            auto_resume=auto_resume, mask_request_host=mask_request_host)
+            auto_resume=auto_resume, on_idle=on_idle, mask_request_host=mask_request_host)
         self.info: Optional[SandboxInfo] = None
 
     @property

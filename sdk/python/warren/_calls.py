@@ -9,7 +9,7 @@ from typing import Any, BinaryIO, Callable, Dict, Optional, Union
 from urllib.parse import quote, urlencode
 
 from .errors import WarrenError, WarrenTimeoutError, error_from_response
-from .models import ApiKey, DestroyStats, ExecResult, Exposure, FileEntry, SandboxInfo
+from .models import ApiKey, DestroyStats, ExecResult, Exposure, FileEntry, SandboxInfo, SnapshotInfo
 
 #: Extra seconds the HTTP client waits beyond a command's own timeout before giving up.
 TIMEOUT_MARGIN = 30.0
@@ -67,6 +67,46 @@ def list_sandboxes() -> Call:
 
 def destroy(sid: str) -> Call:
     return Call("DELETE", _sb(sid), timeout=120.0, parse=DestroyStats.from_json)
+
+
+# -- snapshots (API.md "Fork", "Hibernate / resume", "Named snapshots") ---------------------------
+def fork(sid: str, count: int) -> Call:
+    return Call("POST", _sb(sid, "/fork"), json_body={"count": count}, timeout=600.0,
+                parse=lambda o: [SandboxInfo.from_json(s) for s in o.get("sandboxes", [])])
+
+
+def hibernate(sid: str) -> Call:
+    return Call("POST", _sb(sid, "/hibernate"), timeout=300.0, parse=SandboxInfo.from_json)
+
+
+def resume(sid: str) -> Call:
+    return Call("POST", _sb(sid, "/resume"), timeout=300.0, parse=SandboxInfo.from_json)
+
+
+def checkpoint(sid: str, name: Optional[str]) -> Call:
+    body = {} if name is None else {"name": name}
+    return Call("POST", _sb(sid, "/checkpoints"), json_body=body, timeout=600.0, parse=SnapshotInfo.from_json)
+
+
+def _snap(snapshot_id: str, rest: str = "") -> str:
+    return "/v1/snapshots/" + quote(snapshot_id, safe="") + rest
+
+
+def restore(snapshot_id: str, sandbox_timeout: Optional[int], metadata: Optional[Dict[str, Any]]) -> Call:
+    body = {k: v for k, v in {"sandbox_timeout": sandbox_timeout, "metadata": metadata}.items() if v is not None}
+    return Call("POST", _snap(snapshot_id, "/restore"), json_body=body, timeout=600.0, parse=SandboxInfo.from_json)
+
+
+def list_snapshots() -> Call:
+    return Call("GET", "/v1/snapshots", parse=lambda o: [SnapshotInfo.from_json(s) for s in o.get("snapshots", [])])
+
+
+def get_snapshot(snapshot_id: str) -> Call:
+    return Call("GET", _snap(snapshot_id), parse=SnapshotInfo.from_json)
+
+
+def delete_snapshot(snapshot_id: str) -> Call:
+    return Call("DELETE", _snap(snapshot_id), parse=lambda _: None)
 
 
 def exec_body(command: str, timeout: Optional[float], env: Optional[Dict[str, str]],

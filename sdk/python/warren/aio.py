@@ -9,7 +9,7 @@ from ._aio_http import AsyncHttpTransport
 from ._base import SandboxBase, file_size
 from ._sse import ExecStreamState
 from .errors import WarrenError
-from .models import DestroyStats, ExecResult, Exposure, FileEntry, SandboxInfo
+from .models import DestroyStats, ExecResult, Exposure, FileEntry, SandboxInfo, SnapshotInfo
 from .watch import AsyncWatch
 from .shell import AsyncShell
 
@@ -56,6 +56,51 @@ class AsyncSandbox(SandboxBase):
         stats = await self._t.call(_calls.destroy(self.id))
         await self._t.close()
         return stats
+
+    # -- fork, hibernate, snapshots -----------------------------------------------------------
+    def _adopt(self, info: SandboxInfo) -> "AsyncSandbox":
+        sb = type(self)(api_url=self.api_url, api_key=self.api_key, verify_tls=self.verify_tls)
+        sb.info = info
+        return sb
+
+    async def fork(self, count: int = 1) -> List["AsyncSandbox"]:
+        """See Sandbox.fork."""
+        return [self._adopt(i) for i in await self._t.call(_calls.fork(self.id, count))]
+
+    async def hibernate(self) -> SandboxInfo:
+        self.info = await self._t.call(_calls.hibernate(self.id))
+        return self.info
+
+    async def resume(self) -> SandboxInfo:
+        self.info = await self._t.call(_calls.resume(self.id))
+        return self.info
+
+    async def checkpoint(self, name: Optional[str] = None) -> str:
+        return (await self._t.call(_calls.checkpoint(self.id, name))).snapshot_id
+
+    @classmethod
+    async def restore(cls, snapshot_id: str, *, sandbox_timeout: Optional[int] = None,
+                      metadata: Optional[Dict[str, Any]] = None, **kwargs: Any) -> "AsyncSandbox":
+        sb = cls(**kwargs)
+        sb.info = await sb._t.call(_calls.restore(snapshot_id, sandbox_timeout, metadata))
+        return sb
+
+    @classmethod
+    async def snapshots(cls, api_url: Optional[str] = None, api_key: Optional[str] = None) -> List[SnapshotInfo]:
+        t = cls(api_url=api_url, api_key=api_key)._t
+        try:
+            return await t.call(_calls.list_snapshots())
+        finally:
+            await t.close()
+
+    @classmethod
+    async def delete_snapshot(cls, snapshot_id: str, api_url: Optional[str] = None,
+                              api_key: Optional[str] = None) -> None:
+        t = cls(api_url=api_url, api_key=api_key)._t
+        try:
+            await t.call(_calls.delete_snapshot(snapshot_id))
+        finally:
+            await t.close()
 
     async def close(self) -> None:
         """Closes pooled connections without destroying the sandbox."""

@@ -125,3 +125,20 @@ class ApiKey:
     @classmethod
     def from_json(cls, obj: Dict[str, Any]) -> "ApiKey":
         return _build(cls, obj)
+
+
+@dataclass
+class SnapshotInfo:
+    """A named snapshot (checkpoint) of a sandbox (`GET /v1/snapshots/{sid}`)."""
+    snapshot_id: str
+    sandbox_id: str
+    name: str = ""
+    created_at: str = ""
+    size_bytes: int = 0
+    image: str = ""
+    isolation: str = "jail"
+    raw: Dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
+
+    @classmethod
+    def from_json(cls, obj: Dict[str, Any]) -> "SnapshotInfo":
+        return _build(cls, obj)

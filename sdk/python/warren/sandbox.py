@@ -10,7 +10,7 @@ from ._http import HttpTransport, read_some
 from ._sse import ExecStreamState
 from .config import resolve_api_key, resolve_api_url
 from .errors import WarrenError
-from .models import ApiKey, DestroyStats, ExecResult, Exposure, FileEntry, SandboxInfo
+from .models import ApiKey, DestroyStats, ExecResult, Exposure, FileEntry, SandboxInfo, SnapshotInfo
 from .watch import Watch
 from .shell import Shell
 
@@ -55,6 +55,51 @@ class Sandbox(SandboxBase):
         stats = self._t.call(_calls.destroy(self.id))
         self._t.close()
         return stats
+
+    # -- fork, hibernate, snapshots -----------------------------------------------------------
+    def _adopt(self, info: SandboxInfo) -> "Sandbox":
+        sb = type(self)(api_url=self.api_url, api_key=self.api_key, verify_tls=self.verify_tls)
+        sb.info = info
+        return sb
+
+    def fork(self, count: int = 1) -> List["Sandbox"]:
+        """Clones the running sandbox into `count` (1..64) independent children; the parent
+        keeps running. Children inherit its files (and, where /v1/info says fork_memory, its
+        memory and processes)."""
+        return [self._adopt(i) for i in self._t.call(_calls.fork(self.id, count))]
+
+    def hibernate(self) -> SandboxInfo:
+        """Freezes the sandbox where it stands (same id; exec and files answer 409 until resume)."""
+        self.info = self._t.call(_calls.hibernate(self.id))
+        return self.info
+
+    def resume(self) -> SandboxInfo:
+        """Lets a hibernated sandbox go on: files, env, processes at their PIDs."""
+        self.info = self._t.call(_calls.resume(self.id))
+        return self.info
+
+    def checkpoint(self, name: Optional[str] = None) -> str:
+        """Saves a named snapshot of the running sandbox (which keeps running); returns its id."""
+        return self._t.call(_calls.checkpoint(self.id, name)).snapshot_id
+
+    @classmethod
+    def restore(cls, snapshot_id: str, *, sandbox_timeout: Optional[int] = None,
+                metadata: Optional[Dict[str, Any]] = None, **kwargs: Any) -> "Sandbox":
+        """A new sandbox from a snapshot (parent_id = the snapshot's source); api_url/api_key as
+        in the constructor."""
+        sb = cls(**kwargs)
+        sb.info = sb._t.call(_calls.restore(snapshot_id, sandbox_timeout, metadata))
+        return sb
+
+    @classmethod
+    def snapshots(cls, api_url: Optional[str] = None, api_key: Optional[str] = None) -> List[SnapshotInfo]:
+        """Every snapshot this key can see."""
+        return cls(api_url=api_url, api_key=api_key)._t.call(_calls.list_snapshots())
+
+    @classmethod
+    def delete_snapshot(cls, snapshot_id: str, api_url: Optional[str] = None, api_key: Optional[str] = None) -> None:
+        """Deletes a snapshot and frees its disk."""
+        cls(api_url=api_url, api_key=api_key)._t.call(_calls.delete_snapshot(snapshot_id))
 
     def __enter__(self) -> "Sandbox":
         if self.info is None:
