@@ -265,6 +265,7 @@ node_actor spawn_node(caf::actor_system& sys, node_settings settings) {
     self->set_exit_handler([self](caf::exit_msg& em) {
       // Sandboxes outlive the daemon: stop their actors, never the sandboxes themselves.
       for (auto& [id, c] : self->state.sandboxes) self->send_exit(c.hdl, em.reason);
+      for (auto& [sid, c] : self->state.snapshots) self->send_exit(c.hdl, em.reason);
       self->quit(em.reason);
     });
     recover(self);

@@ -296,3 +296,23 @@ def test_unknown_and_malformed_ids_are_404(daemon):
                          ("POST", "/v1/sandboxes/0123456789abcdef/resume")]:
         status, body, _ = daemon.request(method, path, {} if method == "POST" else None)
         assert_error(status, body, 404, "not_found")
+
+
+def test_sigterm_with_snapshots_and_a_hibernated_sandbox_exits_zero_and_keeps_both(daemon):
+    src = make(daemon)
+    status, snap, _ = daemon.request("POST", "/v1/sandboxes/%s/checkpoints" % src["id"], {})
+    assert status == 201, snap
+    assert daemon.request("POST", "/v1/sandboxes/%s/hibernate" % src["id"])[0] == 200
+    t0 = time.time()
+    assert daemon.stop() == 0
+    assert time.time() - t0 < 10
+    daemon.start()
+    status, body, _ = daemon.request("GET", "/v1/snapshots/" + snap["snapshot_id"])
+    assert status == 200, body
+    deadline = time.time() + 20
+    while daemon.request("GET", "/v1/sandboxes/" + src["id"])[1]["state"] != "hibernated":
+        assert time.time() < deadline
+        time.sleep(0.1)
+    assert daemon.request("POST", "/v1/sandboxes/%s/resume" % src["id"])[0] == 200
+    assert daemon.request("DELETE", "/v1/snapshots/" + snap["snapshot_id"])[0] == 204
+    destroy_sandbox(daemon, src["id"])
