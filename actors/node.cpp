@@ -207,20 +207,62 @@ expected<sandbox_actor> start_restored(self_ptr self, storage::sandbox_record re
   return self->state.sandboxes[rec.id].hdl;
 }
 
+// A snapshot keeps its source's shape; a restore builds the same. The fields, both ways:
+template <class From, class To>
+void copy_shape(const From& f, To& t) {
+  t.tenant = f.tenant;
+  t.image = f.image;
+  t.isolation = f.isolation;
+  t.vcpus = f.vcpus;
+  t.mem_mib = f.mem_mib;
+  t.disk_mib = f.disk_mib;
+  t.timeout = f.timeout;
+  t.sandbox_timeout = f.sandbox_timeout;
+  t.network_profile = f.network_profile;
+  t.env = f.env;
+}
+
 storage::sandbox_record record_of(const storage::snapshot_record& s) {
   storage::sandbox_record r;
-  r.tenant = s.tenant;
-  r.image = s.image;
-  r.isolation = s.isolation;
-  r.vcpus = s.vcpus;
-  r.mem_mib = s.mem_mib;
-  r.disk_mib = s.disk_mib;
-  r.timeout = s.timeout;
-  r.sandbox_timeout = s.sandbox_timeout;
-  r.network_profile = s.network_profile;
-  r.env = s.env;
+  copy_shape(s, r);
   r.parent_id = s.sandbox_id;
   return r;
+}
+
+storage::snapshot_record snapshot_of(const storage::sandbox_record& r) {
+  storage::snapshot_record s;
+  copy_shape(r, s);
+  s.sandbox_id = r.id;
+  return s;
+}
+
+// Why a sandbox call that needs a live sandbox actor cannot be served: not_found (unknown,
+// another tenant's) or conflict naming its state (lost).
+error not_live(self_ptr self, const std::string& id, const std::string& tenant, bool admin) {
+  auto rec = stored_record(self, id, tenant, admin);
+  if (!rec) return rec.err();
+  return make_error(errc::conflict, "sandbox " + id + " is " + rec->state);
+}
+
+// Saves a live sandbox into a fresh `dir`; `then(dir, meta, size_bytes, record)` runs once it
+// is saved. On any failure the directory is removed and `rp` gets the error.
+template <class Then>
+void save_sandbox(self_ptr self, const sandbox_actor& sb, const std::string& dir,
+                  caf::typed_response_promise<std::string> rp, Then then) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return rp.deliver(to_caf(make_error(errc::internal, "mkdir " + dir + ": " + ec.message()))), void();
+  self->request(sb, caf::infinite, save_atom::value, dir)
+      .then(
+          [rp, dir, then](std::string& meta, uint64_t size, std::string& raw) mutable {
+            auto rec = storage::decode<storage::sandbox_record>(raw);
+            if (!rec) return remove_snapshot_dir(dir), rp.deliver(to_caf(rec.err())), void();
+            then(dir, meta, size, *rec);
+          },
+          [rp, dir](caf::error& e) mutable {
+            remove_snapshot_dir(dir);
+            rp.deliver(e);
+          });
 }
 
 const snap_child* find_snapshot(self_ptr self, const std::string& sid, const std::string& tenant, bool admin) {
@@ -377,129 +419,79 @@ node_actor spawn_node(caf::actor_system& sys, node_settings settings) {
         },
         [self](link_atom, const std::string& id) -> caf::result<sandbox_link_ptr> {
           if (auto* c = find_child(self, id, "", true)) return self->delegate(c->hdl, link_atom::value, true);
-          auto rec = stored_record(self, id, "", true);
-          if (!rec) return to_caf(rec.err());
-          return to_caf(make_error(errc::conflict, "sandbox " + id + " is " + rec->state));
+          return to_caf(not_live(self, id, "", true));
         },
         [self](hibernate_atom, const std::string& id, const std::string& tenant, bool admin) -> caf::result<std::string> {
           if (auto* c = find_child(self, id, tenant, admin)) return self->delegate(c->hdl, hibernate_atom::value);
-          auto rec = stored_record(self, id, tenant, admin);
-          if (!rec) return to_caf(rec.err());
-          return to_caf(make_error(errc::conflict, "sandbox " + id + " is " + rec->state));
+          return to_caf(not_live(self, id, tenant, admin));
         },
         [self](resume_atom, const std::string& id, const std::string& tenant, bool admin) -> caf::result<std::string> {
           if (auto* c = find_child(self, id, tenant, admin)) return self->delegate(c->hdl, resume_atom::value);
-          auto rec = stored_record(self, id, tenant, admin);
-          if (!rec) return to_caf(rec.err());
-          return to_caf(make_error(errc::conflict, "sandbox " + id + " is " + rec->state));
+          return to_caf(not_live(self, id, tenant, admin));
         },
         [self](fork_atom, const std::string& id, const std::string& tenant, bool admin, int count) -> caf::result<std::string> {
           auto* c = find_child(self, id, tenant, admin);
-          if (!c) {
-            auto rec = stored_record(self, id, tenant, admin);
-            if (!rec) return to_caf(rec.err());
-            return to_caf(make_error(errc::conflict, "sandbox " + id + " is " + rec->state));
-          }
+          if (!c) return to_caf(not_live(self, id, tenant, admin));
           if (count < 1 || count > 64) return to_caf(make_error(errc::bad_request, "count must be 1..64"));
           // The parent's state is saved once into a temporary directory every child clones.
-          std::string dir = snapshots_dir(self) + "/.fork-" + random_hex(8);
-          std::error_code ec;
-          std::filesystem::create_directories(dir, ec);
-          if (ec) return to_caf(make_error(errc::internal, "mkdir " + dir + ": " + ec.message()));
           auto rp = self->make_response_promise<std::string>();
-          auto parent = c->hdl;
-          self->request(parent, caf::infinite, get_atom::value).then([self, rp, parent, dir, count](std::string& raw) mutable {
-            auto prec = storage::decode<storage::sandbox_record>(raw);
-            if (!prec) return remove_snapshot_dir(dir), rp.deliver(to_caf(prec.err())), void();
-            self->request(parent, caf::infinite, save_atom::value, dir)
-                .then(
-                    [self, rp, dir, count, prec](std::string& meta, uint64_t) mutable {
-                      auto j = std::make_shared<fork_join>();
-                      j->rp = rp;
-                      j->after = [self, dir] {
-                        run_blocking<ok_t>(self, [dir]() -> expected<ok_t> { remove_snapshot_dir(dir); return ok_t{}; },
-                                           [](expected<ok_t>) {});
-                      };
-                      j->pending = 1;  // released below, once every child is asked
-                      for (int i = 0; i < count; ++i) {
-                        auto child = *prec;
-                        child.parent_id = prec->id;
-                        auto kid = start_restored(self, child, dir, meta);
-                        if (!kid) {
-                          j->failed = kid.err();
-                          break;
-                        }
-                        j->kids.push_back(*kid);
-                        ++j->pending;
-                        self->request(*kid, caf::infinite, ready_atom::value)
-                            .then([self, j](std::string& r) { j->records.push_back(r), finish_fork(self, j); },
-                                  [self, j](caf::error& e) {
-                                    if (!j->failed) j->failed = from_caf(e);
-                                    finish_fork(self, j);
-                                  });
-                      }
-                      finish_fork(self, j);
-                    },
-                    [rp, dir](caf::error& e) mutable {
-                      remove_snapshot_dir(dir);
-                      rp.deliver(e);
-                    });
-          }, [rp, dir](caf::error& e) mutable { remove_snapshot_dir(dir); rp.deliver(e); });
+          save_sandbox(self, c->hdl, snapshots_dir(self) + "/.fork-" + random_hex(8), rp,
+                       [self, rp, count](const std::string& dir, const std::string& meta, uint64_t,
+                                         const storage::sandbox_record& parent) mutable {
+                         auto j = std::make_shared<fork_join>();
+                         j->rp = rp;
+                         j->after = [self, dir] {
+                           run_blocking<ok_t>(self, [dir]() -> expected<ok_t> { remove_snapshot_dir(dir); return ok_t{}; },
+                                              [](expected<ok_t>) {});
+                         };
+                         j->pending = 1;  // released below, once every child is asked
+                         for (int i = 0; i < count; ++i) {
+                           auto child = parent;
+                           child.parent_id = parent.id;
+                           auto kid = start_restored(self, child, dir, meta);
+                           if (!kid) {
+                             j->failed = kid.err();
+                             break;
+                           }
+                           j->kids.push_back(*kid);
+                           ++j->pending;
+                           self->request(*kid, caf::infinite, ready_atom::value)
+                               .then([self, j](std::string& r) { j->records.push_back(r), finish_fork(self, j); },
+                                     [self, j](caf::error& e) {
+                                       if (!j->failed) j->failed = from_caf(e);
+                                       finish_fork(self, j);
+                                     });
+                         }
+                         finish_fork(self, j);
+                       });
           return rp;
         },
         [self](checkpoint_atom, const std::string& id, const std::string& tenant, bool admin,
                const std::string& name) -> caf::result<std::string> {
           auto* c = find_child(self, id, tenant, admin);
-          if (!c) {
-            auto rec = stored_record(self, id, tenant, admin);
-            if (!rec) return to_caf(rec.err());
-            return to_caf(make_error(errc::conflict, "sandbox " + id + " is " + rec->state));
-          }
+          if (!c) return to_caf(not_live(self, id, tenant, admin));
           std::string sid = "snap_" + random_hex(8);
-          std::string dir = snapshots_dir(self) + "/" + sid;
-          std::error_code ec;
-          std::filesystem::create_directories(dir, ec);
-          if (ec) return to_caf(make_error(errc::internal, "mkdir " + dir + ": " + ec.message()));
           auto rp = self->make_response_promise<std::string>();
-          auto parent = c->hdl;
-          self->request(parent, caf::infinite, get_atom::value).then([self, rp, parent, dir, sid, name](std::string& raw) mutable {
-            auto prec = storage::decode<storage::sandbox_record>(raw);
-            if (!prec) return remove_snapshot_dir(dir), rp.deliver(to_caf(prec.err())), void();
-            self->request(parent, caf::infinite, save_atom::value, dir)
-                .then(
-                    [self, rp, dir, sid, name, prec](std::string& meta, uint64_t size) mutable {
-                      storage::snapshot_record s;
-                      s.id = sid;
-                      s.tenant = prec->tenant;
-                      s.sandbox_id = prec->id;
-                      s.name = name;
-                      s.created_at = now_rfc3339();
-                      s.size_bytes = size;
-                      s.node = self->state.cfg.node_id;
-                      s.image = prec->image;
-                      s.isolation = prec->isolation;
-                      s.vcpus = prec->vcpus;
-                      s.mem_mib = prec->mem_mib;
-                      s.disk_mib = prec->disk_mib;
-                      s.timeout = prec->timeout;
-                      s.sandbox_timeout = prec->sandbox_timeout;
-                      s.network_profile = prec->network_profile;
-                      s.env = prec->env;
-                      s.dir = dir;
-                      s.driver_meta = meta;
-                      if (auto st = self->state.cfg.store->put_record(storage::family::snapshots, s); !st) {
-                        remove_snapshot_dir(dir);
-                        return rp.deliver(to_caf(st.err())), void();
-                      }
-                      self->state.snapshots[sid] = snap_child{spawn_snapshot(self->home_system(), s, self->state.cfg.store), s.tenant};
-                      spdlog::info("snapshot {}: checkpoint of sandbox {} ({} bytes)", sid, s.sandbox_id, size);
-                      rp.deliver(storage::encode(s));
-                    },
-                    [rp, dir](caf::error& e) mutable {
-                      remove_snapshot_dir(dir);
-                      rp.deliver(e);
-                    });
-          }, [rp, dir](caf::error& e) mutable { remove_snapshot_dir(dir); rp.deliver(e); });
+          save_sandbox(self, c->hdl, snapshots_dir(self) + "/" + sid, rp,
+                       [self, rp, sid, name](const std::string& dir, const std::string& meta, uint64_t size,
+                                             const storage::sandbox_record& src) mutable {
+                         auto s = snapshot_of(src);
+                         s.id = sid;
+                         s.name = name;
+                         s.created_at = now_rfc3339();
+                         s.size_bytes = size;
+                         s.node = self->state.cfg.node_id;
+                         s.dir = dir;
+                         s.driver_meta = meta;
+                         if (auto st = self->state.cfg.store->put_record(storage::family::snapshots, s); !st) {
+                           remove_snapshot_dir(dir);
+                           return rp.deliver(to_caf(st.err())), void();
+                         }
+                         self->state.snapshots[sid] =
+                             snap_child{spawn_snapshot(self->home_system(), s, self->state.cfg.store), s.tenant};
+                         spdlog::info("snapshot {}: checkpoint of sandbox {} ({} bytes)", sid, s.sandbox_id, size);
+                         rp.deliver(storage::encode(s));
+                       });
           return rp;
         },
         [self](snapshots_atom, const std::string& tenant, bool admin) -> caf::result<std::string> {

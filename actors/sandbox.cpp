@@ -428,7 +428,7 @@ sandbox_actor spawn_sandbox(caf::actor_system& sys, storage::sandbox_record rec,
           });
           return rp;
         },
-        [self](save_atom, const std::string& dir) -> caf::result<std::string, uint64_t> {
+        [self](save_atom, const std::string& dir) -> caf::result<std::string, uint64_t, std::string> {
           auto& st = self->state;
           if (auto e = busy(self, "save its state")) return to_caf(*e);
           if (hibernated(self))
@@ -436,13 +436,13 @@ sandbox_actor spawn_sandbox(caf::actor_system& sys, storage::sandbox_record rec,
           st.op = "save";
           auto driver = st.env.driver;
           auto inst = *st.inst;
-          auto rp = self->make_response_promise<std::string, uint64_t>();
+          auto rp = self->make_response_promise<std::string, uint64_t, std::string>();
           run_blocking<vmm::driver::saved_state>(
               self, [driver, inst, dir] { return driver->save(inst, dir); },
               [self, rp](expected<vmm::driver::saved_state> r) mutable {
                 self->state.op.clear();
                 if (!r) return rp.deliver(to_caf(r.err())), void();
-                rp.deliver(std::move(r->meta), r->size_bytes);
+                rp.deliver(std::move(r->meta), r->size_bytes, storage::encode(self->state.rec));
               });
           return rp;
         },

@@ -44,8 +44,9 @@ using sandbox_actor = caf::typed_actor<
     // Hibernate / resume (the driver's freeze/thaw); the record afterwards.
     caf::replies_to<hibernate_atom>::with<std::string>,
     caf::replies_to<resume_atom>::with<std::string>,
-    // Saves the sandbox's state into a directory (driver::save): (meta, size_bytes).
-    caf::replies_to<save_atom, std::string>::with<std::string, uint64_t>,
+    // Saves the sandbox's state into a directory (driver::save): (meta, size_bytes, the record
+    // as it was saved).
+    caf::replies_to<save_atom, std::string>::with<std::string, uint64_t, std::string>,
     // DestroyStats as JSON text; the actor quits afterwards.
     caf::replies_to<destroy_atom>::with<std::string>,
     // Exposures (actors/port_forward.hpp): (port, auth) → {port, auth, token, created_at} JSON;

@@ -84,6 +84,8 @@ class api {
   // The {id} parameter if it is a well-formed sandbox id; otherwise answers 404 and false.
   static bool check_sandbox_id(const context& c, std::string& id);
   static actors::principal principal(const context& c) { return {c.who.tenant, c.who.admin}; }
+  // Replies with the Sandbox object of an encoded record, or the error.
+  static actors::reply_fn<std::string> reply_sandbox(exchange_ptr ex, int status);
 
   std::shared_ptr<actors::node_api> node_;
   auth::key_registry& keys_;

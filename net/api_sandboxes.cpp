@@ -74,8 +74,10 @@ expected<storage::sandbox_record> record_from_body(const json& b, const auth::ca
   return r;
 }
 
+}  // namespace
+
 // Replies with the rendered record, or the error.
-actors::reply_fn<std::string> reply_sandbox(exchange_ptr ex, int status) {
+actors::reply_fn<std::string> api::reply_sandbox(exchange_ptr ex, int status) {
   return [ex, status](expected<std::string> r) {
     if (!r) return ex->respond(error_response(r.err()));
     auto rec = storage::decode<storage::sandbox_record>(*r);
@@ -83,8 +85,6 @@ actors::reply_fn<std::string> reply_sandbox(exchange_ptr ex, int status) {
     ex->respond(json_response(status, sandbox_view(*rec).dump()));
   };
 }
-
-}  // namespace
 
 bool api::check_sandbox_id(const context& c, std::string& id) {
   id = c.route.params.at("id");
@@ -107,10 +107,7 @@ void api::list_sandboxes(const context& c) {
   auto ex = c.ex;
   node_->list_sandboxes(principal(c), [ex](expected<std::string> r) {
     if (!r) return ex->respond(error_response(r.err()));
-    json out = json::array();
-    for (auto& raw : json::parse(*r))
-      if (auto rec = storage::decode<storage::sandbox_record>(raw.get<std::string>())) out.push_back(sandbox_view(*rec));
-    ex->respond(json_response(200, json{{"sandboxes", out}}.dump()));
+    ex->respond(json_response(200, json{{"sandboxes", sandbox_views(*r)}}.dump()));
   });
 }
 

@@ -21,15 +21,6 @@ json snapshot_view(const storage::snapshot_record& s) {
 
 bool is_snapshot_id(const std::string& sid) { return sid.size() == 21 && sid.rfind("snap_", 0) == 0 && is_sandbox_id(sid.substr(5)); }
 
-actors::reply_fn<std::string> reply_record(exchange_ptr ex, int status) {
-  return [ex, status](expected<std::string> r) {
-    if (!r) return ex->respond(error_response(r.err()));
-    auto rec = storage::decode<storage::sandbox_record>(*r);
-    if (!rec) return ex->respond(error_response(rec.err()));
-    ex->respond(json_response(status, sandbox_view(*rec).dump()));
-  };
-}
-
 actors::reply_fn<std::string> reply_snapshot(exchange_ptr ex, int status) {
   return [ex, status](expected<std::string> r) {
     if (!r) return ex->respond(error_response(r.err()));
@@ -56,10 +47,7 @@ void api::fork(const context& c) {
   auto ex = c.ex;
   node_->fork(id, principal(c), body->value("count", 1), [ex](expected<std::string> r) {
     if (!r) return ex->respond(error_response(r.err()));
-    json out = json::array();
-    for (auto& raw : json::parse(*r))
-      if (auto rec = storage::decode<storage::sandbox_record>(raw.get<std::string>())) out.push_back(sandbox_view(*rec));
-    ex->respond(json_response(201, json{{"sandboxes", out}}.dump()));
+    ex->respond(json_response(201, json{{"sandboxes", sandbox_views(*r)}}.dump()));
   });
 }
 
@@ -67,14 +55,14 @@ void api::hibernate(const context& c) {
   std::string id;
   if (!check_sandbox_id(c, id)) return;
   if (auto body = parse_body(c.req().body, {}); !body) return c.ex->respond(error_response(body.err()));
-  node_->hibernate(id, principal(c), reply_record(c.ex, 200));
+  node_->hibernate(id, principal(c), reply_sandbox(c.ex, 200));
 }
 
 void api::resume(const context& c) {
   std::string id;
   if (!check_sandbox_id(c, id)) return;
   if (auto body = parse_body(c.req().body, {}); !body) return c.ex->respond(error_response(body.err()));
-  node_->resume(id, principal(c), reply_record(c.ex, 200));
+  node_->resume(id, principal(c), reply_sandbox(c.ex, 200));
 }
 
 void api::checkpoint(const context& c) {
@@ -125,7 +113,7 @@ void api::restore(const context& c) {
   if (!body) return c.ex->respond(error_response(body.err()));
   if (body->contains("metadata") && (*body)["metadata"].dump().size() > 16384)
     return c.ex->respond(error_response(make_error(errc::bad_request, "field \"metadata\" is larger than 16 KiB")));
-  node_->restore(sid, principal(c), body->dump(), reply_record(c.ex, 201));
+  node_->restore(sid, principal(c), body->dump(), reply_sandbox(c.ex, 201));
 }
 
 }  // namespace warren::net

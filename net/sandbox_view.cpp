@@ -21,4 +21,11 @@ nlohmann::json sandbox_view(const storage::sandbox_record& r) {
           {"metadata", r.metadata}};
 }
 
+nlohmann::json sandbox_views(const std::string& encoded_records) {
+  nlohmann::json out = nlohmann::json::array();
+  for (auto& raw : nlohmann::json::parse(encoded_records))
+    if (auto rec = storage::decode<storage::sandbox_record>(raw.get<std::string>())) out.push_back(sandbox_view(*rec));
+  return out;
+}
+
 }  // namespace warren::net

@@ -10,4 +10,7 @@ namespace warren::net {
 
 nlohmann::json sandbox_view(const storage::sandbox_record& r);
 
+// A JSON array of encoded records (as the node answers lists and forks) → Sandbox objects.
+nlohmann::json sandbox_views(const std::string& encoded_records);
+
 }  // namespace warren::net
