@@ -199,6 +199,7 @@ expected<sandbox_actor> start_restored(self_ptr self, storage::sandbox_record re
   rec.node = cfg.node_id;
   rec.created_at = now_rfc3339();
   rec.hibernated_at.clear();
+  rec.end_at.clear();  // a child's lifetime is its own
   rec.exposures.clear();
   rec.agent_socket.clear();
   rec.driver_state.clear();
@@ -420,6 +421,15 @@ node_actor spawn_node(caf::actor_system& sys, node_settings settings) {
         [self](link_atom, const std::string& id) -> caf::result<sandbox_link_ptr> {
           if (auto* c = find_child(self, id, "", true)) return self->delegate(c->hdl, link_atom::value, true);
           return to_caf(not_live(self, id, "", true));
+        },
+        [self](usage_atom, const std::string& id, const std::string& tenant, bool admin) -> caf::result<std::string> {
+          if (auto* c = find_child(self, id, tenant, admin)) return self->delegate(c->hdl, usage_atom::value);
+          return to_caf(not_live(self, id, tenant, admin));
+        },
+        [self](deadline_atom, const std::string& id, const std::string& tenant, bool admin,
+               const std::string& end_at) -> caf::result<std::string> {
+          if (auto* c = find_child(self, id, tenant, admin)) return self->delegate(c->hdl, deadline_atom::value, end_at);
+          return to_caf(not_live(self, id, tenant, admin));
         },
         [self](hibernate_atom, const std::string& id, const std::string& tenant, bool admin) -> caf::result<std::string> {
           if (auto* c = find_child(self, id, tenant, admin)) return self->delegate(c->hdl, hibernate_atom::value);

@@ -71,6 +71,8 @@ using node_actor = caf::typed_actor<
     // (id, tenant, admin) → the record afterwards.
     caf::replies_to<hibernate_atom, std::string, std::string, bool>::with<std::string>,
     caf::replies_to<resume_atom, std::string, std::string, bool>::with<std::string>,
+    caf::replies_to<deadline_atom, std::string, std::string, bool, std::string>::with<std::string>,
+    caf::replies_to<usage_atom, std::string, std::string, bool>::with<std::string>,
     // (id, tenant, admin, count) → JSON array of the children's encoded records, once running.
     caf::replies_to<fork_atom, std::string, std::string, bool, int>::with<std::string>,
     // (id, tenant, admin, name) → the encoded snapshot record.

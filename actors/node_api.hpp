@@ -62,6 +62,10 @@ class node_api {
   // fork answers a JSON array of the children's records.
   void hibernate(std::string id, principal who, reply_fn<std::string> reply) const;
   void resume(std::string id, principal who, reply_fn<std::string> reply) const;
+  // The end of the sandbox's lifetime (RFC 3339; "" = none), see sandbox_actor's deadline_atom.
+  // A measured usage sample (sandbox_actor's usage_atom), JSON text.
+  void sandbox_usage(std::string id, principal who, reply_fn<std::string> reply) const;
+  void set_deadline(std::string id, principal who, std::string end_at, reply_fn<std::string> reply) const;
   void fork(std::string id, principal who, int count, reply_fn<std::string> reply) const;
   void checkpoint(std::string id, principal who, std::string name, reply_fn<std::string> reply) const;
   void list_snapshots(principal who, reply_fn<std::string> reply) const;

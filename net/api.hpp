@@ -6,6 +6,7 @@
 
 #include "actors/node_api.hpp"
 #include "net/auth/key_registry.hpp"
+#include "net/e2b/gateway.hpp"
 #include "net/http_types.hpp"
 #include "net/metrics.hpp"
 #include "net/port_proxy.hpp"
@@ -92,6 +93,7 @@ class api {
   std::shared_ptr<metrics> metrics_;
   options opts_;
   std::shared_ptr<port_proxy> proxy_;
+  std::unique_ptr<e2b::gateway> e2b_;
   router router_;
   struct route_entry {
     handler h;

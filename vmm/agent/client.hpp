@@ -130,6 +130,7 @@ class port_stream : public stream_handle {
 
 struct write_options {
   std::optional<uint32_t> mode;  // permission bits; default 0644 (umask applies only then)
+  std::string user;  // the file and the parents it creates are owned by this sandbox user ("" = root)
 };
 
 class client {
@@ -151,7 +152,11 @@ class client {
   void stat(std::string path, std::function<void(expected<file_info>)> done);
   void list(std::string path, std::function<void(expected<std::vector<file_info>>)> done);
   void remove(std::string path, bool recursive, std::function<void(status)> done);
-  void mkdir(std::string path, std::optional<uint32_t> mode, std::function<void(status)> done);
+  void mkdir(std::string path, std::optional<uint32_t> mode, std::function<void(status)> done,
+             std::string user = {});  // created directories owned by this sandbox user
+  // rename(2) inside the sandbox root (missing parents of `to` created, owned by `user`); the
+  // file_info of the new path.
+  void rename(std::string from, std::string to, std::string user, std::function<void(expected<file_info>)> done);
   std::shared_ptr<watcher> watch(std::string path, bool recursive, watch_callbacks cb);
 
   std::shared_ptr<port_stream> connect_port(uint16_t port, port_callbacks cb);
