@@ -18,7 +18,6 @@ nlohmann::json sandbox_view(const storage::sandbox_record& r) {
           {"created_at", r.created_at},
           {"create_ms", r.create_ms},
           {"parent_id", r.parent_id.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.parent_id)},
-          {"end_at", r.end_at.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.end_at)},
           {"metadata", r.metadata}};
 }
 

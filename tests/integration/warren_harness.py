@@ -14,8 +14,6 @@ import fcntl
 import hashlib
 import shutil
 
-import pytest
-
 BIN_DIR = os.environ.get("WARREN_BIN_DIR") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "bin")
 WARREN = os.path.join(BIN_DIR, "warren")
@@ -282,6 +280,7 @@ NETWORK_ERRORS = re.compile(r"ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEDOUT|ECONNRE
 
 
 def tool(name):
+    import pytest  # only here: benchmarks import this module without pytest
     path = shutil.which(name)
     if not path:
         pytest.fail("`%s` is not installed (scripts/install-deps.sh installs it)" % name)
@@ -291,6 +290,7 @@ def tool(name):
 def npm_modules(pkg_dir):
     """node_modules for `pkg_dir`'s package.json + package-lock.json, installed on the host once,
     cached by hash under the build tree (a file lock serialises parallel runs)."""
+    import pytest
     npm = tool("npm")
     files = [os.path.join(pkg_dir, f) for f in ("package.json", "package-lock.json")]
     key = hashlib.sha256(b"".join(open(f, "rb").read() for f in files)).hexdigest()[:16]
