@@ -20,20 +20,34 @@ struct upload : std::enable_shared_from_this<upload> {
   std::unique_ptr<actors::stream_guard> busy;
   std::atomic<bool> failed{false};
   std::function<void(expected<uint64_t>)> done;
+  chunk_filter filter;
+
+  void fail(const error& e) {
+    failed = true;
+    w->cancel();
+    std::function<void(expected<uint64_t>)> d;
+    std::swap(d, done);
+    if (d) d(e);
+  }
 
   void next() {
     auto self = shared_from_this();
     ex->read_body_chunk([self](expected<std::string> chunk) {
       if (self->failed) return;
-      if (!chunk) {
-        self->failed = true;
-        self->w->cancel();
-        std::function<void(expected<uint64_t>)> done;
-        std::swap(done, self->done);
-        if (done) done(chunk.err());
-        return;
+      if (!chunk) return self->fail(chunk.err());
+      bool last = chunk->empty();
+      if (self->filter) {
+        auto out = self->filter(*chunk, last);
+        if (!out) return self->fail(out.err());
+        if (!last && out->empty()) return self->next();  // nothing to write yet
+        if (last && !out->empty()) {
+          return self->w->write(std::move(*out), [self](status st) {
+            if (st) self->w->finish();
+          });
+        }
+        *chunk = std::move(*out);
       }
-      if (chunk->empty()) return self->w->finish();
+      if (last) return self->w->finish();
       self->w->write(std::move(*chunk), [self](status st) {
         if (st) return self->next();
         // the agent refused (ENOSPC, ...): on_done reports it
@@ -81,10 +95,11 @@ void send_file(exchange_ptr ex, actors::sandbox_link_ptr link, std::string p, st
 }
 
 void receive_file(exchange_ptr ex, actors::sandbox_link_ptr link, std::string path, agent::write_options opts,
-                  std::function<void(expected<uint64_t>)> done) {
+                  std::function<void(expected<uint64_t>)> done, chunk_filter filter) {
   auto up = std::make_shared<upload>();
   up->ex = std::move(ex);
   up->done = std::move(done);
+  up->filter = std::move(filter);
   up->busy = std::make_unique<actors::stream_guard>(link->act);
   up->w = link->agent->write_file(std::move(path), std::move(opts), [up, link](expected<uint64_t> n) {
     up->busy.reset();

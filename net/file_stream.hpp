@@ -22,7 +22,10 @@ void send_file(exchange_ptr ex, actors::sandbox_link_ptr link, std::string path,
 
 // Streams the request body into the file at `path`; `done` gets the size written or why not
 // (then nothing has been answered: the caller renders the reply either way).
+// `filter` (optional) turns each body chunk into the bytes to write (e.g. gunzip); it is called
+// once more with `last` = true and an empty chunk at the end of the body.
+using chunk_filter = std::function<expected<std::string>(std::string_view chunk, bool last)>;
 void receive_file(exchange_ptr ex, actors::sandbox_link_ptr link, std::string path, agent::write_options opts,
-                  std::function<void(expected<uint64_t>)> done);
+                  std::function<void(expected<uint64_t>)> done, chunk_filter filter = {});
 
 }  // namespace warren::net

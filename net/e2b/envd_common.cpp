@@ -96,6 +96,7 @@ json entry_info(const agent::file_info& f) {
             {"group", f.group.empty() ? std::to_string(f.gid) : f.group},
             {"modifiedTime", rfc3339_from_ns(f.mtime_ns)}};
   if (!f.target.empty()) j["symlinkTarget"] = f.target;
+  if (!f.meta.empty()) j["metadata"] = f.meta;
   return j;
 }
 

@@ -1,7 +1,11 @@
 // net/e2b/envd_files.cpp — envd's HTTP file API: GET /files?path=&username= (raw bytes,
-// streamed) and POST /files (application/octet-stream, streamed; or multipart/form-data with
-// one "file" part per file, its filename the path). Replies with envd's shapes: a list of
-// {name, type, path}; errors as {"code": <status>, "message": "..."}.
+// streamed) and POST /files (application/octet-stream, streamed, gzip accepted; or
+// multipart/form-data with one "file" part per file, its filename the path). X-Metadata-<key>
+// headers become the files' metadata (user.e2b.<key> xattrs; an upload replaces the set).
+// Replies with envd's shapes: a list of {name, type, path, metadata}; errors as
+// {"code": <status>, "message": "..."}.
+#include <zlib.h>
+
 #include "net/e2b/envd.hpp"
 #include "net/file_stream.hpp"
 
@@ -28,7 +32,52 @@ std::string base_name(const std::string& p) {
   return s == std::string::npos ? p : p.substr(s + 1);
 }
 
-json written(const std::string& path) { return {{"name", base_name(path)}, {"type", "file"}, {"path", path}}; }
+json written(const std::string& path, const std::map<std::string, std::string>& meta) {
+  json j = {{"name", base_name(path)}, {"type", "file"}, {"path", path}};
+  if (!meta.empty()) j["metadata"] = meta;
+  return j;
+}
+
+// X-Metadata-<key>: <value> headers → {key (lower case): value}; the first value of a key wins.
+std::map<std::string, std::string> metadata_headers(const http_request& r) {
+  std::map<std::string, std::string> out;
+  for (auto& [k, v] : r.headers)  // names are lower-cased already
+    if (k.size() > 11 && k.compare(0, 11, "x-metadata-") == 0) out.emplace(k.substr(11), v);
+  return out;
+}
+
+// Streaming gunzip of an upload (Content-Encoding: gzip), bounded per chunk.
+class gunzip {
+ public:
+  gunzip() { ok_ = inflateInit2(&z_, 15 + 16) == Z_OK; }
+  ~gunzip() { inflateEnd(&z_); }
+  gunzip(const gunzip&) = delete;
+  gunzip& operator=(const gunzip&) = delete;
+
+  expected<std::string> operator()(std::string_view in, bool last) {
+    if (!ok_) return make_error(errc::internal, "zlib could not start");
+    std::string out;
+    z_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+    z_.avail_in = static_cast<uInt>(in.size());
+    char buf[65536];
+    while (z_.avail_in > 0 && !done_) {
+      z_.next_out = reinterpret_cast<Bytef*>(buf);
+      z_.avail_out = sizeof buf;
+      int rc = inflate(&z_, Z_NO_FLUSH);
+      if (rc != Z_OK && rc != Z_STREAM_END && rc != Z_BUF_ERROR)
+        return make_error(errc::bad_request, "the gzip body is corrupt");
+      out.append(buf, sizeof buf - z_.avail_out);
+      if (rc == Z_STREAM_END) done_ = true;
+      if (rc == Z_BUF_ERROR) break;
+    }
+    if (last && !done_) return make_error(errc::bad_request, "the gzip body is truncated");
+    return out;
+  }
+
+ private:
+  z_stream z_{};
+  bool ok_ = false, done_ = false;
+};
 
 // One part of a multipart body: its filename and bytes.
 struct part {
@@ -76,6 +125,7 @@ expected<std::vector<part>> parse_multipart(const std::string& body, std::string
 struct multipart_writer : std::enable_shared_from_this<multipart_writer> {
   envd_call c;
   std::vector<std::pair<std::string, std::string>> files;  // resolved path, data
+  std::map<std::string, std::string> meta;
   size_t i = 0;
   json result = json::array();
 
@@ -85,9 +135,10 @@ struct multipart_writer : std::enable_shared_from_this<multipart_writer> {
     auto& [path, data] = files[i];
     agent::write_options opts;
     opts.user = c.user;
+    opts.meta = meta;  // an upload replaces the file's whole metadata set
     auto w = c.link->agent->write_file(path, opts, [self, path = path](expected<uint64_t> n) {
       if (!n) return reply_error(self->c.ex, n.err());
-      self->result.push_back(written(path));
+      self->result.push_back(written(path, self->meta));
       ++self->i;
       self->next();
     });
@@ -130,9 +181,12 @@ void download(const envd_call& c) {
 void upload(const envd_call& c) {
   const auto& req = c.req();
   auto ct = req.header("content-type");
-  if (auto enc = req.header("content-encoding"); !enc.empty() && enc != "identity")
-    return reply_error(c.ex, make_error(errc::bad_request,
-                                        "Content-Encoding " + std::string(enc) + " is not supported (send it uncompressed)"));
+  auto enc = req.header("content-encoding");
+  bool gz = enc == "gzip";
+  if (!enc.empty() && enc != "identity" && !gz)
+    return reply_error(c.ex, make_error(errc::bad_request, "Content-Encoding " + std::string(enc) +
+                                                               " is not supported (gzip or none)"));
+  auto meta = metadata_headers(req);
   if (ct.substr(0, 24) == "application/octet-stream") {
     auto it = req.query.find("path");
     if (it == req.query.end() || it->second.empty())
@@ -140,12 +194,20 @@ void upload(const envd_call& c) {
     auto path = c.resolve(it->second);
     agent::write_options opts;
     opts.user = c.user;
+    opts.meta = meta;
     auto ex = c.ex;
-    return receive_file(ex, c.link, path, opts, [ex, path](expected<uint64_t> n) {
+    chunk_filter filter;
+    if (gz) {
+      auto z = std::make_shared<gunzip>();
+      filter = [z](std::string_view chunk, bool last) { return (*z)(chunk, last); };
+    }
+    return receive_file(ex, c.link, path, opts, [ex, path, meta](expected<uint64_t> n) {
       if (!n) return reply_error(ex, n.err());
-      reply_json(ex, json::array({written(path)}));
-    });
+      reply_json(ex, json::array({written(path, meta)}));
+    }, std::move(filter));
   }
+  if (gz)
+    return reply_error(c.ex, make_error(errc::bad_request, "gzip is taken for application/octet-stream uploads only"));
   if (ct.substr(0, 19) != "multipart/form-data")
     return reply_error(c.ex, make_error(errc::bad_request,
                                         "POST /files takes multipart/form-data or application/octet-stream"));
@@ -155,6 +217,7 @@ void upload(const envd_call& c) {
     if (parts->empty()) return reply_error(c.ex, make_error(errc::bad_request, "no \"file\" part in the body"));
     auto w = std::make_shared<multipart_writer>();
     w->c = c;
+    w->meta = metadata_headers(c.req());
     auto q = c.req().query.find("path");
     for (auto& p : *parts) {
       std::string target = !p.filename.empty() ? p.filename : q != c.req().query.end() ? q->second : "";

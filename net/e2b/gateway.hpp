@@ -14,10 +14,10 @@
 
 namespace warren::net::e2b {
 
-// What the SDK is told the sandbox's envd is. 0.5.7 is the highest version whose every gated
-// feature Warren serves (stdin 0.3.0, default user 0.4.0, closeStdin 0.5.2, octet-stream
-// upload 0.5.7); file metadata (0.6.2) and watch options (0.6.3/0.6.4) are not built.
-inline constexpr const char* envd_version = "0.5.7";
+// What the SDK is told the sandbox's envd is: every feature the SDK gates on a version up to
+// 0.6.4 is served (stdin 0.3.0, default user 0.4.0, closeStdin 0.5.2, octet-stream upload 0.5.7,
+// file metadata 0.6.2, watch includeEntry 0.6.3 and allowNetworkMounts 0.6.4).
+inline constexpr const char* envd_version = "0.6.4";
 inline constexpr uint16_t envd_port = 49983;
 
 struct options {

@@ -112,6 +112,63 @@ test('watch a directory', async () => {
   assert.ok(events.some((e) => e.name === 'new.txt' && ['create', 'write'].includes(e.type)), JSON.stringify(events));
 });
 
+test('file metadata (envd 0.6.2), gzip upload, watch with entries (0.6.3/0.6.4)', async () => {
+  const sb = await create();
+  const w = await sb.files.write('meta.txt', 'x', { metadata: { author: 'mish', purpose: 'test' } });
+  assert.deepEqual(w.metadata, { author: 'mish', purpose: 'test' });
+  assert.deepEqual((await sb.files.getInfo('meta.txt')).metadata, { author: 'mish', purpose: 'test' });
+  const listed = await sb.files.list('/home/user');
+  assert.deepEqual(listed.find((e) => e.name === 'meta.txt').metadata, { author: 'mish', purpose: 'test' });
+  const attr = await sb.commands.run('getfattr -n user.e2b.author --only-values meta.txt 2>/dev/null || python3 -c "import os; print(os.getxattr(\'meta.txt\', \'user.e2b.author\').decode(), end=\'\')"');
+  assert.equal(attr.stdout, 'mish');
+  await sb.files.write('meta.txt', 'y');  // an upload replaces the whole set
+  assert.equal((await sb.files.getInfo('meta.txt')).metadata, undefined);
+  const gz = await sb.files.write('gz.txt', 'hello gzip '.repeat(1000), { gzip: true });
+  assert.equal(gz.path, '/home/user/gz.txt');
+  assert.equal(await sb.files.read('gz.txt'), 'hello gzip '.repeat(1000));
+  await sb.files.makeDir('we');
+  const events = [];
+  const h = await sb.files.watchDir('we', (e) => events.push(e), { includeEntry: true, allowNetworkMounts: true });
+  await sb.files.write('we/e.txt', 'abc');
+  for (let i = 0; i < 100 && !events.some((e) => e.entry && e.entry.size === 3); i++) await sleep(50);
+  await h.stop();
+  const withEntry = events.find((e) => e.entry && e.entry.name === 'e.txt');
+  assert.ok(withEntry, JSON.stringify(events));
+  assert.equal(withEntry.entry.path, '/home/user/we/e.txt');
+});
+
+test('raw envd: the polling watchers (Python SDK), access token required', async () => {
+  const sb = await create();
+  const base = process.env.E2B_SANDBOX_URL;
+  const headers = { 'E2b-Sandbox-Id': sb.sandboxId, 'E2b-Sandbox-Port': '49983', 'Content-Type': 'application/json',
+                    'X-Access-Token': sb.envdAccessToken };
+  const call = async (method, body, h = headers) => {
+    const r = await fetch(`${base}/filesystem.Filesystem/${method}`, { method: 'POST', headers: h, body: JSON.stringify(body) });
+    return [r.status, await r.json()];
+  };
+  await sb.files.makeDir('pw');
+  const [s1, created] = await call('CreateWatcher', { path: '/home/user/pw', recursive: true });
+  assert.equal(s1, 200, JSON.stringify(created));
+  await sb.files.write('pw/a.txt', '1');
+  let got = [];
+  for (let i = 0; i < 100 && !got.some((e) => e.name === 'a.txt'); i++) {
+    const [s, r] = await call('GetWatcherEvents', { watcherId: created.watcherId });
+    assert.equal(s, 200);
+    got.push(...r.events);
+    await sleep(50);
+  }
+  assert.ok(got.some((e) => e.name === 'a.txt' && e.type === 'EVENT_TYPE_CREATE'), JSON.stringify(got));
+  assert.equal((await call('RemoveWatcher', { watcherId: created.watcherId }))[0], 200);
+  const [s404, e404] = await call('GetWatcherEvents', { watcherId: created.watcherId });
+  assert.equal(s404, 404);
+  assert.equal(e404.code, 'not_found');
+  const [s401, e401] = await call('Stat', { path: '/etc/hostname' }, { ...headers, 'X-Access-Token': 'wrong' });
+  assert.equal(s401, 401);
+  assert.equal(e401.code, 'unauthenticated');
+  const { 'X-Access-Token': _, ...noToken } = headers;
+  assert.equal((await call('Stat', { path: '/etc/hostname' }, noToken))[0], 401);
+});
+
 test('pty: input, resize, kill', async () => {
   const sb = await create();
   let out = '';

@@ -556,20 +556,25 @@ std::shared_ptr<file_writer> client::write_file(std::string path, write_options 
   auto r = path_req(std::move(path));
   r.mode = opts.mode;
   r.user = std::move(opts.user);
+  r.set_meta = std::move(opts.meta);
   open(st, msg::file_write, proto::encode(r));
   return make_handle<file_writer>(st);
 }
 
-void client::stat(std::string path, std::function<void(expected<file_info>)> done) {
+void client::stat(std::string path, std::function<void(expected<file_info>)> done, bool with_meta) {
   auto st = impl_->new_stream(kind::stat);
   st->stat_done = std::move(done);
-  open(st, msg::stat, proto::encode(path_req(std::move(path))));
+  auto r = path_req(std::move(path));
+  r.meta = with_meta;
+  open(st, msg::stat, proto::encode(r));
 }
 
-void client::list(std::string path, std::function<void(expected<std::vector<file_info>>)> done) {
+void client::list(std::string path, std::function<void(expected<std::vector<file_info>>)> done, bool with_meta) {
   auto st = impl_->new_stream(kind::list);
   st->list_done = std::move(done);
-  open(st, msg::list, proto::encode(path_req(std::move(path))));
+  auto r = path_req(std::move(path));
+  r.meta = with_meta;
+  open(st, msg::list, proto::encode(r));
 }
 
 void client::remove(std::string path, bool recursive, std::function<void(status)> done) {
@@ -597,6 +602,7 @@ void client::rename(std::string from, std::string to, std::string user,
   auto r = path_req(std::move(from));
   r.to = std::move(to);
   r.user = std::move(user);
+  r.meta = true;
   open(st, msg::rename, proto::encode(r));
 }
 

@@ -153,6 +153,7 @@ json info_json(const file_info& v) {
             {"mode", v.mode}, {"mtime_ns", v.mtime_ns}, {"uid", v.uid}, {"gid", v.gid}};
   if (!v.target.empty()) j["target"] = v.target;
   if (!v.owner.empty()) j["owner"] = v.owner;
+  if (!v.meta.empty()) j["meta"] = v.meta;
   if (!v.group.empty()) j["group"] = v.group;
   return j;
 }
@@ -169,6 +170,7 @@ void info_fill(const json& j, file_info& v) {
   opt(j, "gid", v.gid);
   opt(j, "owner", v.owner);
   opt(j, "group", v.group);
+  opt(j, "meta", v.meta);
 }
 
 }  // namespace
@@ -263,6 +265,8 @@ std::string encode(const file_request& v) {
   if (v.mode) j["mode"] = *v.mode;
   if (!v.user.empty()) j["user"] = v.user;
   if (!v.to.empty()) j["to"] = v.to;
+  if (v.meta) j["meta"] = true;
+  if (v.set_meta) j["set_meta"] = *v.set_meta;
   return cbor(j);
 }
 bool decode(std::string_view p, file_request& out, std::string& why) {
@@ -273,6 +277,9 @@ bool decode(std::string_view p, file_request& out, std::string& why) {
     opt(j, "window", v.window);
     opt(j, "user", v.user);
     opt(j, "to", v.to);
+    opt(j, "meta", v.meta);
+    if (j.contains("set_meta") && !j["set_meta"].is_null())
+      v.set_meta = j["set_meta"].get<std::map<std::string, std::string>>();
   });
 }
 

@@ -145,6 +145,10 @@ struct file_request {
   // the sandbox's /etc/passwd. Empty = root.
   std::string user;
   std::string to;  // rename: the new absolute path (parents are created)
+  // stat, list, rename: also report each file's metadata (its user.e2b.* extended attributes).
+  bool meta = false;
+  // file_write: replace the file's metadata with these (keys without the user.e2b. prefix).
+  std::optional<std::map<std::string, std::string>> set_meta;
 };
 
 struct file_info {
@@ -157,6 +161,7 @@ struct file_info {
   std::string target;      // symlinks only
   uint32_t uid = 0, gid = 0;
   std::string owner, group;  // names from the sandbox's /etc/passwd and /etc/group ("" = none)
+  std::map<std::string, std::string> meta;  // user.e2b.* xattrs, prefix stripped (when asked)
 };
 
 struct entries {
