@@ -169,6 +169,20 @@ test('raw envd: the polling watchers (Python SDK), access token required', async
   assert.equal((await call('Stat', { path: '/etc/hostname' }, noToken))[0], 401);
 });
 
+test('other ports: E2b-Sandbox-Port routes to the port proxy', async () => {
+  const sb = await create();
+  await sb.files.write('site/index.html', 'served from the sandbox');
+  await sb.commands.run('cd site && exec python3 -m http.server 3000 --bind 127.0.0.1', { background: true, timeoutMs: 0 });
+  const headers = { 'E2b-Sandbox-Id': sb.sandboxId, 'E2b-Sandbox-Port': '3000' };
+  let body = '';
+  for (let i = 0; i < 100 && body !== 'served from the sandbox'; i++) {
+    const r = await fetch(`${process.env.E2B_SANDBOX_URL}/index.html`, { headers }).catch(() => null);
+    body = r && r.ok ? await r.text() : '';
+    if (body !== 'served from the sandbox') await sleep(100);
+  }
+  assert.equal(body, 'served from the sandbox');
+});
+
 test('pty: input, resize, kill', async () => {
   const sb = await create();
   let out = '';
