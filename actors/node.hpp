@@ -31,6 +31,8 @@ using list_atom = caf::atom_constant<caf::atom("list")>;
 using fork_atom = caf::atom_constant<caf::atom("fork")>;
 using checkpoint_atom = caf::atom_constant<caf::atom("checkpoint")>;
 using snapshots_atom = caf::atom_constant<caf::atom("snapshots")>;
+using images_atom = caf::atom_constant<caf::atom("images")>;
+using image_rm_atom = caf::atom_constant<caf::atom("image_rm")>;
 using restore_atom = caf::atom_constant<caf::atom("restore")>;
 
 // Everything a node needs from the daemon that started it. Not a message: stays local.
@@ -80,6 +82,10 @@ using node_actor = caf::typed_actor<
     // Snapshots: (tenant, admin) → JSON array of encoded records; (sid, tenant, admin) → record;
     // delete; restore with JSON overrides ({"sandbox_timeout", "metadata"}) → the new sandbox.
     caf::replies_to<snapshots_atom, std::string, bool>::with<std::string>,
+    // The node's images: JSON array of {name, digest, size_bytes, created_at}.
+    caf::replies_to<images_atom>::with<std::string>,
+    // Removes an image no sandbox (live or hibernated) and no snapshot uses: conflict if one does.
+    caf::replies_to<image_rm_atom, std::string>::with<bool>,
     caf::replies_to<snap_get_atom, std::string, std::string, bool>::with<std::string>,
     caf::replies_to<erase_atom, std::string, std::string, bool>::with<bool>,
     caf::replies_to<restore_atom, std::string, std::string, bool, std::string>::with<std::string>,

@@ -63,6 +63,9 @@ class node_api {
   void hibernate(std::string id, principal who, reply_fn<std::string> reply) const;
   void resume(std::string id, principal who, reply_fn<std::string> reply) const;
   // The end of the sandbox's lifetime (RFC 3339; "" = none), see sandbox_actor's deadline_atom.
+  // Images (API.md "Images"): the list as a JSON array; removal (conflict while in use).
+  void images(reply_fn<std::string> reply) const;
+  void remove_image(std::string ref, reply_fn<bool> reply) const;
   // A measured usage sample (sandbox_actor's usage_atom), JSON text.
   void sandbox_usage(std::string id, principal who, reply_fn<std::string> reply) const;
   void set_deadline(std::string id, principal who, std::string end_at, reply_fn<std::string> reply) const;

@@ -43,6 +43,9 @@ class api {
   void mint_key(const context& c);
   void revoke_key(const context& c);
   void actor_tree(const context& c);
+  // images (api_images.cpp)
+  void list_images(const context& c);
+  void delete_image(const context& c);
 
   // sandboxes (api_sandboxes.cpp)
   void create_sandbox(const context& c);
