@@ -91,6 +91,16 @@ void sandbox_ports::start(caf::local_actor* self, const std::string& sandbox_id,
 }
 
 void sandbox_ports::restore(caf::local_actor* self, const storage::sandbox_record& rec) {
+  // public: false — the sandbox-wide token guards every port without an exposure of its own
+  // (port 0 of the table: the proxy falls back to it; no port-forward actor).
+  if (!rec.traffic_token_sha256.empty()) {
+    auto e = std::make_shared<exposure>();
+    e->port = 0;
+    e->auth = true;
+    e->token_sha256 = rec.traffic_token_sha256;
+    e->created_at = rec.created_at;
+    table->put(std::move(e));
+  }
   for (auto& r : rec.exposures) start(self, rec.id, r);
 }
 

@@ -30,6 +30,7 @@ const std::vector<field> create_fields = {
     {"auto_resume", json_kind::boolean},
     {"on_idle", json_kind::string},
     {"metadata", json_kind::object},
+    {"public", json_kind::boolean},
 };
 
 bool valid_env_name(const std::string& k) {
@@ -100,7 +101,19 @@ void api::create_sandbox(const context& c) {
   auto rec = record_from_body(*body, c.who);
   if (!rec) return c.ex->respond(error_response(rec.err()));
   if (rec->image.empty()) rec->image = opts_.default_image;
-  node_->create_sandbox(storage::encode(*rec), reply_sandbox(c.ex, 201));
+  if (body->value("public", true)) return node_->create_sandbox(storage::encode(*rec), reply_sandbox(c.ex, 201));
+  // public: false — one token for every port URL, shown only in this reply (its hash is kept).
+  auto token = random_hex(24);
+  rec->traffic_token_sha256 = actors::sha256_hex(token);
+  auto ex = c.ex;
+  node_->create_sandbox(storage::encode(*rec), [ex, token](expected<std::string> r) {
+    if (!r) return ex->respond(error_response(r.err()));
+    auto made = storage::decode<storage::sandbox_record>(*r);
+    if (!made) return ex->respond(error_response(made.err()));
+    auto j = sandbox_view(*made);
+    j["traffic_token"] = token;
+    ex->respond(json_response(201, j.dump()));
+  });
 }
 
 void api::list_sandboxes(const context& c) {

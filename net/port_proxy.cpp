@@ -372,8 +372,10 @@ struct local_link {
     return link->agent && link->agent->connected() && !(link->ports && link->ports->closed()) &&
            !(link->act && link->act->paused.load(std::memory_order_relaxed));
   }
+  // The port's exposure, else the sandbox-wide one of a `public: false` sandbox (port 0).
   const actors::exposure* find(uint16_t port) const {
     auto it = exposures.find(port);
+    if (it == exposures.end()) it = exposures.find(0);
     return it == exposures.end() ? nullptr : it->second.get();
   }
 };
@@ -842,10 +844,12 @@ class relay : public upstream_user, public response_sink, public std::enable_sha
   std::atomic<bool> paused_{false};
 };
 
-// The token a request presents for an exposure: Bearer or the browser_url cookie.
+// The token a request presents for an exposure: Bearer, E2B's traffic token header, or the
+// browser_url cookie.
 std::string presented_token(const http_request& r, uint16_t port) {
   auto a = trim(r.header("authorization"));
   if (a.size() > 7 && ascii_iequals(a.substr(0, 7), "bearer ")) return std::string(trim(a.substr(7)));
+  if (auto e2b = trim(r.header("e2b-traffic-access-token")); !e2b.empty()) return std::string(e2b);
   auto name = exposure_cookie_name(port);
   for (auto& [k, v] : r.headers) {
     if (k != "cookie"sv) continue;
@@ -929,6 +933,7 @@ std::string request_head(const http_request& r, const port_target& t, const acto
         if (exp && exp->auth && exp->accepts(tok)) continue;         // this port's token
       }
     }
+    if (k == "e2b-traffic-access-token"sv && exp && exp->auth && exp->accepts(trim(v))) continue;
     if (k == "cookie"sv) {
       auto rest = cookie_without(v, exposure_cookie_name(t.port));
       if (!rest.empty()) line("cookie", rest);
@@ -1040,8 +1045,11 @@ void port_proxy::impl::serve(const exchange_ptr& ex, port_target t, local_link_p
     if (std::string_view(t.target).substr(0, q) == auth_bootstrap_path) return bootstrap_auth(ex, t, *exp, opts.urls.scheme);
     if (!exp->accepts(presented_token(req, t.port)))
       return ex->respond(error_response(make_error(
-          errc::unauthorized, "port " + std::to_string(t.port) + " of sandbox " + t.sandbox_id +
-                                  " needs its exposure token: Authorization: Bearer <token>, or open its browser_url")));
+          errc::unauthorized,
+          exp->port == 0 ? "sandbox " + t.sandbox_id + " is private (public: false): send its traffic_token as "
+                                                        "Authorization: Bearer <token> or E2b-Traffic-Access-Token"
+                         : "port " + std::to_string(t.port) + " of sandbox " + t.sandbox_id +
+                               " needs its exposure token: Authorization: Bearer <token>, or open its browser_url")));
   }
   auto r = std::make_shared<relay>();
   r->ex = ex;

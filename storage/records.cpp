@@ -45,6 +45,7 @@ std::string encode(const sandbox_record& r) {
             {"on_idle", r.on_idle},
             {"hibernated_at", r.hibernated_at},
             {"end_at", r.end_at},
+            {"traffic_token_sha256", r.traffic_token_sha256},
             {"mask_request_host", r.mask_request_host},
             {"metadata", r.metadata},
             {"created_at", r.created_at},
@@ -82,6 +83,7 @@ expected<sandbox_record> decode(std::string_view bytes) {
     r.on_idle = j.value("on_idle", std::string("destroy"));  // absent before hibernate existed
     r.hibernated_at = j.value("hibernated_at", std::string());
     r.end_at = j.value("end_at", std::string());
+    r.traffic_token_sha256 = j.value("traffic_token_sha256", std::string());
     r.mask_request_host = j.at("mask_request_host");
     r.metadata = j.at("metadata");
     r.created_at = j.at("created_at").get<std::string>();

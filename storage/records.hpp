@@ -52,6 +52,8 @@ struct sandbox_record {
   std::string agent_socket;
   std::string driver_state;
   std::vector<exposure_record> exposures;  // absent in records written before exposures existed
+  // public: false — every port demands this sandbox-wide token (only its SHA-256 is kept).
+  std::string traffic_token_sha256;
 };
 
 // A named snapshot (checkpoint) of a sandbox: what a restore needs to build a new sandbox

@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "actors/port_table.hpp"
 #include "core/ids.hpp"
 #include "net/e2b/envd.hpp"
 #include "net/json_body.hpp"
@@ -184,8 +185,13 @@ void create(const ctx& c) {
       if (n.contains(f) && !n[f].is_null() && !n[f].empty())
         return rest_error(c.ex, 501, std::string("network.") + f +
                                          " (egress rules by domain/CIDR) is not implemented on this Warren node");
-    if (n.value("allowPublicTraffic", true) == false)
-      return rest_error(c.ex, 501, "network.allowPublicTraffic: false (traffic tokens) is not implemented on this Warren node");
+  }
+  // allowPublicTraffic: false — every port demands the sandbox's traffic token (Warren's
+  // public: false), sent by E2B clients as e2b-traffic-access-token.
+  std::string traffic_token;
+  if (b->contains("network") && (*b)["network"].is_object() && (*b)["network"].value("allowPublicTraffic", true) == false) {
+    traffic_token = random_hex(24);
+    r.traffic_token_sha256 = actors::sha256_hex(traffic_token);
   }
   if (b->contains("volumeMounts") && !(*b)["volumeMounts"].empty())
     return rest_error(c.ex, 501, "volumes are not implemented on this Warren node");
@@ -194,12 +200,14 @@ void create(const ctx& c) {
   if (b->contains("autoResume") && (*b)["autoResume"].is_object()) r.auto_resume = (*b)["autoResume"].value("enabled", false);
   auto st = c.st;
   auto ex = c.ex;
-  st->node->create_sandbox(storage::encode(r), [st, ex](expected<std::string> res) {
+  st->node->create_sandbox(storage::encode(r), [st, ex, traffic_token](expected<std::string> res) {
     if (!res && res.err().code == errc::not_found)  // an unknown template (E2B's wording)
       return rest_error(ex, 404, "template not found: " + res.err().message);
     auto rec = record_or_error(ex, res);
     if (!rec) return;
-    reply(ex, 201, sandbox_json(st, *rec));
+    auto j = sandbox_json(st, *rec);
+    if (!traffic_token.empty()) j["trafficAccessToken"] = traffic_token;
+    reply(ex, 201, j);
   });
 }
 

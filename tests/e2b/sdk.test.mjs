@@ -169,7 +169,7 @@ test('raw envd: the polling watchers (Python SDK), access token required', async
   assert.equal((await call('Stat', { path: '/etc/hostname' }, noToken))[0], 401);
 });
 
-test('other ports: E2b-Sandbox-Port routes to the port proxy', async () => {
+test('other ports: E2b-Sandbox-Port routes to the port proxy; allowPublicTraffic: false', async () => {
   const sb = await create();
   await sb.files.write('site/index.html', 'served from the sandbox');
   await sb.commands.run('cd site && exec python3 -m http.server 3000 --bind 127.0.0.1', { background: true, timeoutMs: 0 });
@@ -181,6 +181,26 @@ test('other ports: E2b-Sandbox-Port routes to the port proxy', async () => {
     if (body !== 'served from the sandbox') await sleep(100);
   }
   assert.equal(body, 'served from the sandbox');
+  // allowPublicTraffic: false — the port demands the sandbox's traffic token.
+  const priv = await create({ network: { allowPublicTraffic: false } });
+  assert.match(priv.trafficAccessToken, /^[0-9a-f]{48}$/);
+  await priv.commands.run('mkdir -p site && echo private > site/index.html');
+  await priv.commands.run('cd site && exec python3 -m http.server 3000 --bind 127.0.0.1', { background: true, timeoutMs: 0 });
+  const ph = { 'E2b-Sandbox-Id': priv.sandboxId, 'E2b-Sandbox-Port': '3000' };
+  let status = 0;
+  for (let i = 0; i < 100 && status !== 401; i++) {
+    status = (await fetch(`${process.env.E2B_SANDBOX_URL}/index.html`, { headers: ph })).status;
+    if (status !== 401) await sleep(100);
+  }
+  assert.equal(status, 401);
+  let text = '';
+  for (let i = 0; i < 100 && text !== 'private\n'; i++) {
+    const r = await fetch(`${process.env.E2B_SANDBOX_URL}/index.html`,
+                          { headers: { ...ph, 'e2b-traffic-access-token': priv.trafficAccessToken } });
+    text = r.ok ? await r.text() : '';
+    if (text !== 'private\n') await sleep(100);
+  }
+  assert.equal(text, 'private\n');
 });
 
 test('pty: input, resize, kill', async () => {
