@@ -269,7 +269,10 @@ void connect(const ctx& c, bool legacy_resume) {
     if (!rec) return;
     bool paused = rec->state == "hibernated";
     if (legacy_resume && !paused) return rest_error(ex, 409, "sandbox " + id + " is not paused");
-    auto finish = [st, ex, id, who, timeout](int status) {
+    // A resumed sandbox gets a new lifetime: the one asked for, else E2B's default (its old end
+    // has passed when the end paused it).
+    int t = timeout > 0 ? timeout : paused ? default_timeout_s : 0;
+    auto finish = [st, ex, id, who, timeout = t](int status) {
       if (timeout <= 0) {
         return st->node->get_sandbox(id, who, [st, ex, status](expected<std::string> r) {
           if (auto rec = record_or_error(ex, r)) reply(ex, status, sandbox_json(st, *rec));
