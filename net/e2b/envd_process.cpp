@@ -3,7 +3,6 @@
 // SendSignal, CloseStdin, Update (pty size). A process outlives the request that started it
 // (the stream may go; the process stays until it exits, is killed, or its deadline passes).
 #include <csignal>
-#include <thread>
 
 #include "net/e2b/envd.hpp"
 #include "net/e2b/process_table.hpp"
@@ -16,6 +15,19 @@ using json = nlohmann::json;
 namespace {
 
 constexpr size_t pause_bytes = 4 * 1024 * 1024;  // queued for the slowest subscriber
+constexpr size_t resume_bytes = 1024 * 1024;
+
+// Subscribes a stream; when its queue drains, a process paused for backpressure resumes.
+void attach(const process_ptr& p, const std::shared_ptr<event_stream>& s) {
+  std::weak_ptr<process_entry> weak = p;
+  s->on_low_water(resume_bytes, [weak] {
+    auto e = weak.lock();
+    if (!e || !e->paused || e->max_queued() > resume_bytes) return;
+    if (e->paused.exchange(false))
+      if (auto h = e->handle) h->resume_output();
+  });
+  p->subscribe(s);
+}
 constexpr const char* keepalive_event = R"({"event":{"keepalive":{}}})";
 
 json event(const char* kind, json body) { return json{{"event", {{kind, std::move(body)}}}}; }
@@ -114,7 +126,7 @@ void start(const envd_call& c) {
   entry->config = pc;
   entry->pty = pty;
   auto stream = event_stream::open(c.ex, keepalive_event);
-  entry->subscribe(stream);
+  attach(entry, stream);
   auto busy = std::make_shared<actors::stream_guard>(c.link->act);
   auto procs = c.st->procs;
   auto link = c.link;
@@ -132,14 +144,10 @@ void start(const envd_call& c) {
       if (!e) return;
       e->broadcast(event("data", {{which, base64_encode(d)}}));
       // Backpressure: a subscriber that does not read stops the agent reading the process
-      // (which then blocks on its full pipe), as the native streaming exec does.
-      if (e->handle && e->max_queued() > pause_bytes) {
+      // (which then blocks on its full pipe), as the native streaming exec does; its stream's
+      // low-water callback resumes it.
+      if (e->handle && !e->paused && e->max_queued() > pause_bytes && !e->paused.exchange(true))
         e->handle->pause_output();
-        std::thread([e] {
-          while (e->max_queued() > pause_bytes / 4) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-          e->handle->resume_output();
-        }).detach();
-      }
     };
   };
   cb.on_stdout = output(pty ? "pty" : "stdout");
@@ -171,7 +179,7 @@ void connect(const envd_call& c) {
   auto p = select(c, *msg, true, stream);
   if (!p) return;
   stream->send(event("start", {{"pid", p->pid}}));
-  p->subscribe(stream);
+  attach(p, stream);
 }
 
 void list(const envd_call& c) {

@@ -98,7 +98,15 @@ void event_stream::write_raw(std::string bytes) {
   queued_ += bytes.size();
   auto self = shared_from_this();
   size_t n = bytes.size();
-  ex_->write(std::move(bytes), [self, n](bool) { self->queued_ -= n; });
+  ex_->write(std::move(bytes), [self, n](bool) {
+    if ((self->queued_ -= n) > self->low_) return;
+    std::function<void()> fn;
+    {
+      std::lock_guard lk(self->mu_);
+      fn = self->low_fn_;
+    }
+    if (fn) fn();
+  });
 }
 
 bool event_stream::send(const nlohmann::json& msg) {
@@ -123,6 +131,12 @@ void event_stream::finish(std::string_view code, std::string_view message) {
 void event_stream::on_gone(std::function<void()> fn) {
   std::lock_guard lk(mu_);
   gone_ = std::move(fn);
+}
+
+void event_stream::on_low_water(size_t low, std::function<void()> fn) {
+  std::lock_guard lk(mu_);
+  low_ = low;
+  low_fn_ = std::move(fn);
 }
 
 void event_stream::on_deadline(std::function<void()> fn) {

@@ -36,6 +36,9 @@ class event_stream : public std::enable_shared_from_this<event_stream> {
   void on_gone(std::function<void()> fn);
   // Called once when the deadline passes (then the stream ends with deadline_exceeded).
   void on_deadline(std::function<void()> fn);
+  // Called (on the writer's completion) each time the bytes queued for the client fall to
+  // `low` or below: a producer paused for backpressure resumes then.
+  void on_low_water(size_t low, std::function<void()> fn);
 
   // The ticker's work for this stream at `now_ns` (monotonic).
   void tick(int64_t now_ns);
@@ -51,7 +54,8 @@ class event_stream : public std::enable_shared_from_this<event_stream> {
   std::atomic<bool> ended_{false};
   std::atomic<size_t> queued_{0};
   std::mutex mu_;
-  std::function<void()> gone_, deadline_;
+  std::function<void()> gone_, deadline_, low_fn_;
+  size_t low_ = 0;
 };
 
 }  // namespace warren::net::e2b

@@ -5,6 +5,7 @@
 // exits or the sandbox's agent connection closes (destroy, daemon restart).
 #pragma once
 
+#include <atomic>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -26,6 +27,7 @@ struct process_entry {
   nlohmann::json config;  // process.ProcessConfig as started
   bool pty = false;
   std::shared_ptr<agent::process> handle;
+  std::atomic<bool> paused{false};  // output paused: a subscriber has too much queued
 
   // Sends an event to every subscriber; drops those that have gone.
   void broadcast(const nlohmann::json& event);
