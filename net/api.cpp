@@ -23,6 +23,7 @@ api::api(std::shared_ptr<actors::node_api> node, auth::key_registry& keys, std::
   add("GET", "/v1/admin/actors", &api::actor_tree, true);
   add("GET", "/v1/images", &api::list_images, false);
   add("DELETE", "/v1/images/{name*}", &api::delete_image, true);
+  add("POST", "/v1/images/pull", &api::pull_image, true);
   add("POST", "/v1/sandboxes", &api::create_sandbox, false);
   add("GET", "/v1/sandboxes", &api::list_sandboxes, false);
   add("GET", "/v1/sandboxes/{id}", &api::get_sandbox, false);

@@ -21,6 +21,7 @@ class api {
     size_t max_body_bytes = 16 * 1024 * 1024;  // JSON bodies; streamed routes have no cap
     public_urls urls;  // public domain and scheme of sandbox ports
     bool loopback_via_agent = false;  // see port_proxy::options
+    std::string data_dir;  // images/ and registries.json (image pulls)
   };
   api(std::shared_ptr<actors::node_api> node, auth::key_registry& keys, std::shared_ptr<metrics> m,
       options opts);
@@ -46,6 +47,7 @@ class api {
   // images (api_images.cpp)
   void list_images(const context& c);
   void delete_image(const context& c);
+  void pull_image(const context& c);
 
   // sandboxes (api_sandboxes.cpp)
   void create_sandbox(const context& c);

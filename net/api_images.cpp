@@ -1,10 +1,16 @@
 // net/api_images.cpp — the node's images (API.md "Images"): list (any key: every tenant
-// creates from the node's images) and delete (admin; 409 while a sandbox or snapshot uses it).
+// creates from the node's images), delete (admin; 409 while a sandbox or snapshot uses it) and
+// pull from a registry (admin; blocking work on a thread of its own, progress as SSE on ask).
 // The name may hold slashes and a registry port (`127.0.0.1:5000/acme/app:v1`), so the route
 // takes the rest of the path.
+#include <mutex>
+#include <thread>
+
 #include <nlohmann/json.hpp>
 
 #include "net/api.hpp"
+#include "net/json_body.hpp"
+#include "storage/registry.hpp"
 
 namespace warren::net {
 
@@ -26,6 +32,50 @@ void api::delete_image(const context& c) {
     res.content_type.clear();
     ex->respond(std::move(res));
   });
+}
+
+namespace {
+std::mutex pull_mu;  // one pull at a time per node: two would download the same blobs twice
+
+std::string sse(const char* event, const nlohmann::json& data) {
+  return std::string("event: ") + event + "\ndata: " + data.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) +
+         "\n\n";
+}
+}  // namespace
+
+void api::pull_image(const context& c) {
+  auto body = parse_body(c.req().body, {{"ref", json_kind::string, true}});
+  if (!body) return c.ex->respond(error_response(body.err()));
+  auto ref = (*body)["ref"].get<std::string>();
+  auto ex = c.ex;
+  bool stream = c.req().header("accept").find("text/event-stream") != std::string_view::npos;
+  auto data_dir = opts_.data_dir;
+  auto node = node_;
+  if (stream) ex->start_stream(200, "text/event-stream", {{"Cache-Control", "no-cache"}}, [] {});
+  std::thread([ex, ref, data_dir, node, stream] {
+    std::lock_guard lk(pull_mu);
+    auto opts = storage::load_registry_options(data_dir + "/registries.json");
+    storage::image_store store(data_dir);
+    auto r = opts ? storage::pull_image(store, ref, *opts, [ex, stream](const std::string& line) {
+      if (stream) ex->write(sse("progress", {{"message", line}}), [](bool) {});
+    }) : expected<std::string>(opts.err());
+    if (!r) {
+      if (!stream) return ex->respond(error_response(r.err()));
+      ex->write(sse("error", {{"error", {{"code", std::string(to_string(r.err().code))}, {"message", r.err().message}}}}),
+                [](bool) {});
+      return ex->end();
+    }
+    // The image as GET /v1/images shows it.
+    node->images([ex, name = *r, stream](expected<std::string> all) {
+      nlohmann::json img = {{"name", name}};
+      if (all)
+        for (auto& i : nlohmann::json::parse(*all))
+          if (i.value("name", "") == name) img = i;
+      if (!stream) return ex->respond(json_response(200, img.dump()));
+      ex->write(sse("image", img), [](bool) {});
+      ex->end();
+    });
+  }).detach();
 }
 
 }  // namespace warren::net

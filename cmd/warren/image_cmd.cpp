@@ -1,4 +1,4 @@
-// cmd/warren/image_cmd.cpp — `warren image build|import|ls`: the image store from the shell.
+// cmd/warren/image_cmd.cpp — `warren image build|pull|import|ls|rm`: the image store from the shell.
 // Works on the data dir directly (no daemon needed); a running daemon sees new images at once.
 #include "cmd/warren/image_cmd.hpp"
 
@@ -8,17 +8,20 @@
 
 #include "cmd/warren/config.hpp"
 #include "storage/image_store.hpp"
+#include "storage/registry.hpp"
 
 namespace warren::cmd {
 namespace {
 
 const char* usage =
-    "usage: warren image <build|import|ls|rm> [options]\n"
+    "usage: warren image <build|pull|import|ls|rm> [options]\n"
     "  build NAME:TAG [--force]          build debian:bookworm (debootstrap), busybox:latest or base:latest (E2B)\n"
+    "  pull REF                          pull from an OCI/Docker registry (python:3.12, host:5000/x/y:v1)\n"
     "  import SOURCE --tag NAME:TAG      import a rootfs .tar, docker-save .tar or OCI layout dir\n"
     "  ls [--json]                       list images\n"
     "  rm NAME:TAG                       remove an image (and the layer blobs no other image uses)\n"
-    "options: --data-dir DIR (default: /var/lib/warren as root, else ~/.local/share/warren)\n";
+    "options: --data-dir DIR (default: /var/lib/warren as root, else ~/.local/share/warren)\n"
+    "pull reads registry credentials from <data-dir>/registries.json (docs/guides/images.md)\n";
 
 struct image_args {
   std::string data_dir = default_data_dir();
@@ -68,6 +71,17 @@ int image_main(std::vector<std::string> args) {
     if (a.positional.size() != 1) return std::cerr << usage, 2;
     auto st = store.build(a.positional[0], a.force);
     return st ? 0 : fail(st.err());
+  }
+  if (sub == "pull") {
+    if (a.positional.size() != 1) return std::cerr << usage, 2;
+    auto opts = storage::load_registry_options(a.data_dir + "/registries.json");
+    if (!opts) return fail(opts.err());
+    auto r = storage::pull_image(store, a.positional[0], *opts, [](const std::string& line) {
+      std::cerr << "warren image: " << line << "\n";
+    });
+    if (!r) return fail(r.err());
+    std::cout << *r << "\n";
+    return 0;
   }
   if (sub == "import") {
     if (a.positional.size() != 1 || a.tag.empty()) return std::cerr << usage, 2;

@@ -7,13 +7,20 @@ python3, pip, git, curl, sudo and the user `user`)."""
 import os
 import subprocess
 
+import pytest
+
 from warren_harness import Daemon, shared_images, npm_modules, tool
+
+NODE_MIN = (20, 18, 1)  # e2b 2.51.0's engines (undici 7)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 SUITE = os.path.realpath(os.path.join(HERE, "..", "e2b"))
 
 
 def test_e2b_js_sdk_suite():
+    version = subprocess.run([tool("node"), "--version"], stdout=subprocess.PIPE).stdout.decode().strip()
+    if tuple(int(x) for x in version.lstrip("v").split(".")[:3]) < NODE_MIN:
+        pytest.skip("E2B's SDK 2.51.0 needs Node >= 20.18.1; this machine has %s (Debian 12's nodejs is 18)" % version)
     modules = npm_modules(SUITE)
     images = shared_images(("base:latest", "busybox:latest"))
     d = Daemon(images=images, extra_args=["--default-image", "busybox:latest"]).start()
