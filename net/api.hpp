@@ -10,6 +10,7 @@
 #include "net/http_types.hpp"
 #include "net/metrics.hpp"
 #include "net/port_proxy.hpp"
+#include "storage/records.hpp"
 #include "net/router.hpp"
 
 namespace warren::net {
@@ -22,6 +23,7 @@ class api {
     public_urls urls;  // public domain and scheme of sandbox ports
     bool loopback_via_agent = false;  // see port_proxy::options
     std::string data_dir;  // images/ and registries.json (image pulls)
+    bool auto_pull = false;  // create of a missing image pulls it first ([images] auto_pull)
   };
   api(std::shared_ptr<actors::node_api> node, auth::key_registry& keys, std::shared_ptr<metrics> m,
       options opts);
@@ -48,9 +50,14 @@ class api {
   void list_images(const context& c);
   void delete_image(const context& c);
   void pull_image(const context& c);
+  // Pulls `ref` on a thread of its own (one pull at a time per node), then calls done with the
+  // image's name or the error; progress lines go to `progress` (may be empty).
+  static void pull_async(std::string data_dir, std::string ref, std::function<void(const std::string&)> progress,
+                         std::function<void(expected<std::string>)> done);
 
   // sandboxes (api_sandboxes.cpp)
   void create_sandbox(const context& c);
+  void create_record(const context& c, storage::sandbox_record rec, bool is_public);
   void list_sandboxes(const context& c);
   void get_sandbox(const context& c);
   void destroy_sandbox(const context& c);

@@ -52,29 +52,44 @@ void api::pull_image(const context& c) {
   auto data_dir = opts_.data_dir;
   auto node = node_;
   if (stream) ex->start_stream(200, "text/event-stream", {{"Cache-Control", "no-cache"}}, [] {});
-  std::thread([ex, ref, data_dir, node, stream] {
-    std::lock_guard lk(pull_mu);
-    auto opts = storage::load_registry_options(data_dir + "/registries.json");
-    storage::image_store store(data_dir);
-    auto r = opts ? storage::pull_image(store, ref, *opts, [ex, stream](const std::string& line) {
-      if (stream) ex->write(sse("progress", {{"message", line}}), [](bool) {});
-    }) : expected<std::string>(opts.err());
-    if (!r) {
-      if (!stream) return ex->respond(error_response(r.err()));
-      ex->write(sse("error", {{"error", {{"code", std::string(to_string(r.err().code))}, {"message", r.err().message}}}}),
-                [](bool) {});
-      return ex->end();
+  pull_async(
+      data_dir, ref,
+      [ex, stream](const std::string& line) {
+        if (stream) ex->write(sse("progress", {{"message", line}}), [](bool) {});
+      },
+      [ex, node, stream](expected<std::string> r) {
+        if (!r) {
+          if (!stream) return ex->respond(error_response(r.err()));
+          ex->write(sse("error", {{"error", {{"code", std::string(to_string(r.err().code))},
+                                             {"message", r.err().message}}}}),
+                    [](bool) {});
+          return ex->end();
+        }
+        // The image as GET /v1/images shows it.
+        node->images([ex, name = *r, stream](expected<std::string> all) {
+          nlohmann::json img = {{"name", name}};
+          if (all)
+            for (auto& i : nlohmann::json::parse(*all))
+              if (i.value("name", "") == name) img = i;
+          if (!stream) return ex->respond(json_response(200, img.dump()));
+          ex->write(sse("image", img), [](bool) {});
+          ex->end();
+        });
+      });
+}
+
+void api::pull_async(std::string data_dir, std::string ref, std::function<void(const std::string&)> progress,
+                     std::function<void(expected<std::string>)> done) {
+  std::thread([data_dir = std::move(data_dir), ref = std::move(ref), progress = std::move(progress),
+               done = std::move(done)] {
+    expected<std::string> r = make_error(errc::internal, "no pull");
+    {
+      std::lock_guard lk(pull_mu);
+      auto opts = storage::load_registry_options(data_dir + "/registries.json");
+      storage::image_store store(data_dir);
+      r = opts ? storage::pull_image(store, ref, *opts, progress) : expected<std::string>(opts.err());
     }
-    // The image as GET /v1/images shows it.
-    node->images([ex, name = *r, stream](expected<std::string> all) {
-      nlohmann::json img = {{"name", name}};
-      if (all)
-        for (auto& i : nlohmann::json::parse(*all))
-          if (i.value("name", "") == name) img = i;
-      if (!stream) return ex->respond(json_response(200, img.dump()));
-      ex->write(sse("image", img), [](bool) {});
-      ex->end();
-    });
+    done(std::move(r));
   }).detach();
 }
 

@@ -1,5 +1,7 @@
 // net/api_sandboxes.cpp — create, list, get, destroy. Validation is strict (API.md ranges);
 // features this node does not have answer 503 naming them instead of being ignored.
+#include <chrono>
+
 #include <nlohmann/json.hpp>
 
 #include "core/ids.hpp"
@@ -87,6 +89,44 @@ actors::reply_fn<std::string> api::reply_sandbox(exchange_ptr ex, int status) {
   };
 }
 
+// The create. public: false mints the sandbox's traffic token (shown only in this reply; its
+// hash is kept). With [images] auto_pull, a node that lacks the image pulls it first and creates
+// again; the pull's time is in the reply's Server-Timing header (pull;dur=<ms>).
+void api::create_record(const context& c, storage::sandbox_record rec, bool is_public) {
+  auto ex = c.ex;
+  auto node = node_;
+  auto data_dir = opts_.data_dir;
+  std::string token;
+  if (!is_public) {
+    token = random_hex(24);
+    rec.traffic_token_sha256 = actors::sha256_hex(token);
+  }
+  auto finish = [ex, token](std::string server_timing) {
+    return [ex, token, server_timing](expected<std::string> r) {
+      if (!r) return ex->respond(error_response(r.err()));
+      auto made = storage::decode<storage::sandbox_record>(*r);
+      if (!made) return ex->respond(error_response(made.err()));
+      auto j = sandbox_view(*made);
+      if (!token.empty()) j["traffic_token"] = token;
+      auto resp = json_response(201, j.dump());
+      if (!server_timing.empty()) resp.headers.emplace_back("Server-Timing", server_timing);
+      ex->respond(std::move(resp));
+    };
+  };
+  auto encoded = storage::encode(rec);
+  bool auto_pull = opts_.auto_pull;
+  node->create_sandbox(encoded, [ex, node, data_dir, encoded, image = rec.image, finish, auto_pull](expected<std::string> r) {
+    if (r || !auto_pull || r.err().code != errc::not_found || r.err().message.find("unknown image") == std::string::npos)
+      return finish("")(std::move(r));
+    auto t0 = std::chrono::steady_clock::now();
+    pull_async(data_dir, image, {}, [ex, node, encoded, finish, t0](expected<std::string> pulled) {
+      if (!pulled) return ex->respond(error_response(pulled.err()));
+      auto ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+      node->create_sandbox(encoded, finish("pull;dur=" + std::to_string(static_cast<int64_t>(ms))));
+    });
+  });
+}
+
 bool api::check_sandbox_id(const context& c, std::string& id) {
   id = c.route.params.at("id");
   if (is_sandbox_id(id)) return true;
@@ -101,21 +141,8 @@ void api::create_sandbox(const context& c) {
   auto rec = record_from_body(*body, c.who);
   if (!rec) return c.ex->respond(error_response(rec.err()));
   if (rec->image.empty()) rec->image = opts_.default_image;
-  if (body->value("public", true)) return node_->create_sandbox(storage::encode(*rec), reply_sandbox(c.ex, 201));
-  // public: false — one token for every port URL, shown only in this reply (its hash is kept).
-  auto token = random_hex(24);
-  rec->traffic_token_sha256 = actors::sha256_hex(token);
-  auto ex = c.ex;
-  node_->create_sandbox(storage::encode(*rec), [ex, token](expected<std::string> r) {
-    if (!r) return ex->respond(error_response(r.err()));
-    auto made = storage::decode<storage::sandbox_record>(*r);
-    if (!made) return ex->respond(error_response(made.err()));
-    auto j = sandbox_view(*made);
-    j["traffic_token"] = token;
-    ex->respond(json_response(201, j.dump()));
-  });
+  create_record(c, std::move(*rec), body->value("public", true));
 }
-
 void api::list_sandboxes(const context& c) {
   auto ex = c.ex;
   node_->list_sandboxes(principal(c), [ex](expected<std::string> r) {

@@ -32,6 +32,8 @@ warren_config::warren_config() {
       .add(proxy_loopback, "proxy-loopback",
            "how the port proxy reaches a sandbox's servers: netns (its loopback from a socket in the sandbox's "
            "network, then its address) or agent (its address, then through its agent, as for microVMs)");
+  caf::config_option_adder{custom_options_, "images"}.add(
+      auto_pull, "auto_pull", "a create of an image the node does not have pulls it from its registry first");
 }
 
 std::string default_data_dir() {

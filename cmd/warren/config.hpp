@@ -24,6 +24,7 @@ struct warren_config : caf::actor_system_config {
   std::string public_domain;  // "" = localhost:<api port>
   std::string public_scheme;  // "" = https with TLS, else http
   std::string proxy_loopback = "netns";  // or "agent" (the microVM path; for tests)
+  bool auto_pull = false;  // [images] auto_pull: a create of a missing image pulls it first
 
   warren_config();
 

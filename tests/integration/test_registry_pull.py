@@ -220,3 +220,26 @@ def test_basic_auth_registry(tmp_path, layout):
         assert rc == 0, err
     finally:
         reg.close()
+
+
+def test_auto_pull_on_create(tmp_path, layout):
+    path, _ = layout
+    reg = Registry(str(tmp_path / "r"))
+    d = Daemon(extra_args=["--images.auto_pull"]).start()
+    try:
+        ref = "127.0.0.1:%d/test/auto:v1" % reg.port
+        push(path, ref)
+        s, sb, h = d.request("POST", "/v1/sandboxes", {"image": ref})
+        assert s == 201, sb
+        timing = {k.lower(): v for k, v in h.items()}.get("server-timing", "")
+        assert timing.startswith("pull;dur="), h
+        assert exec_(d, sb["id"], "cat /hello.txt")["stdout"] == "hello from the registry\n"
+        s, sb2, h = d.request("POST", "/v1/sandboxes", {"image": ref})
+        assert s == 201 and "server-timing" not in {k.lower() for k in h}, h
+        s, body, _ = d.request("POST", "/v1/sandboxes", {"image": "127.0.0.1:%d/test/auto:nope" % reg.port})
+        assert s == 404 and "no manifest" in body["error"]["message"], body
+        for x in (sb, sb2):
+            destroy_sandbox(d, x["id"])
+    finally:
+        d.close()
+        reg.close()
