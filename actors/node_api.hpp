@@ -39,6 +39,10 @@ class node_api {
   void revoke_key(std::string key_id, reply_fn<bool> reply) const;
   void actor_tree(reply_fn<std::string> reply) const;
   void actor_counts(reply_fn<std::string> reply) const;
+  // Calls `on_tree` with the supervision tree (as actor_tree answers it) now and then every
+  // `every_ms` after each answer, until the returned handle is dropped or the node stops.
+  // Calls come one at a time, from CAF worker threads.
+  std::shared_ptr<void> watch_tree(int every_ms, std::function<void(std::string)> on_tree) const;
 
   // Sandboxes. Records travel as storage::encode text; another tenant's id is not_found.
   void create_sandbox(std::string encoded_record, reply_fn<std::string> reply) const;

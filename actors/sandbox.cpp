@@ -49,6 +49,8 @@ struct sandbox_state {
   // Requests that arrived while creating; run once the boot settles (nullptr = it succeeded).
   std::vector<std::function<void(const error*)>> waiting;
   clock_type::time_point started = clock_type::now();
+  std::string started_at = now_rfc3339();  // of this actor (a re-adopted sandbox is older)
+  int64_t started_ns = activity::now_ns();
   uint64_t last_cpu_ns = 0;
   bool destroying = false;
   std::string op;  // "hibernate" | "resume" | "save" while one runs; one at a time
@@ -358,6 +360,55 @@ caf::result<T> when_running(self_ptr self, Fn fn) {
   return rp;
 }
 
+// Its admin tree entry (actors/admin_tree.hpp): the sandbox with its counters, and under it its
+// port-forward and shell actors and its terminal sessions.
+caf::result<std::string> tree(self_ptr self) {
+  auto& st = self->state;
+  auto j = tree_entry("sandbox", st.rec.id, st.destroying ? "destroying" : st.rec.state, st.started_at,
+                      st.started_ns, static_cast<int64_t>(self->mailbox().size()));
+  j["tenant"] = st.rec.tenant;
+  j["image"] = st.rec.image;
+  j["isolation"] = st.rec.isolation;
+  j["created_at"] = st.rec.created_at;
+  if (!st.op.empty()) j["op"] = st.op;
+  auto& a = *st.act;
+  nlohmann::json c = {{"execs", a.execs.load()},
+                      {"bytes_in", a.bytes_in.load()},
+                      {"bytes_out", a.bytes_out.load()},
+                      {"open_streams", a.open_streams.sum()},
+                      {"idle_s", (activity::now_ns() - a.last_ns.load()) / 1'000'000'000},
+                      {"cpu_ms", nullptr},
+                      {"mem_current_bytes", nullptr},
+                      {"mem_peak_bytes", nullptr}};
+  if (st.inst && !st.destroying)
+    if (auto u = st.env.driver->stats(*st.inst)) {  // cgroup files: quick reads, as on_tick does
+      c["cpu_ms"] = u->cpu_usage_ns / 1'000'000;
+      c["mem_current_bytes"] = u->mem_current_bytes;
+      c["mem_peak_bytes"] = u->mem_peak_bytes;
+    }
+  j["counters"] = std::move(c);
+  std::vector<shell_actor> shells;
+  for (auto& addr : st.shells)
+    if (auto h = caf::actor_cast<shell_actor>(addr)) shells.push_back(h);
+  auto rp = self->make_response_promise<std::string>();
+  gather_then(self, st.ports.actors(), [self, rp, j, shells](nlohmann::json ports) mutable {
+    // Proxied traffic counts as the sandbox's bytes too.
+    for (auto& p : ports) {
+      j["counters"]["bytes_in"] = j["counters"]["bytes_in"].get<uint64_t>() + p["counters"].value("bytes_in", uint64_t{0});
+      j["counters"]["bytes_out"] = j["counters"]["bytes_out"].get<uint64_t>() + p["counters"].value("bytes_out", uint64_t{0});
+    }
+    gather_then(self, shells, [self, rp, j, ports](nlohmann::json sh) mutable {
+      auto& kids = j["children"];
+      for (auto& p : ports) kids.push_back(std::move(p));
+      for (auto& x : sh) kids.push_back(std::move(x));
+      for (auto& t : stream_sessions(self->state.rec.id))
+        if (t->kind == "terminal") kids.push_back(session_entry(*t, -1));
+      rp.deliver(j.dump());
+    }, tree_atom::value);
+  }, tree_atom::value);
+  return rp;
+}
+
 }  // namespace
 
 std::string destroy_stats_json(const vmm::usage& u, uint64_t uptime) {
@@ -494,6 +545,7 @@ sandbox_actor spawn_sandbox(caf::actor_system& sys, storage::sandbox_record rec,
           return to_result<bool>(self->state.ports.remove(self->state.rec, port, [self] { return persist(self); }));
         },
         [self](tick_atom) { on_tick(self); },
+        [self](tree_atom) -> caf::result<std::string> { return tree(self); },
     };
   };
   return sys.spawn(fn, std::move(rec), std::move(env), mode);

@@ -57,7 +57,9 @@ using sandbox_actor = caf::typed_actor<
     // A new shell session (a shell actor under this one); its lease once bash is ready.
     caf::replies_to<shell_atom>::with<shell_lease_ptr>,
     // Idle-timeout check (sent to itself).
-    caf::reacts_to<tick_atom>>;
+    caf::reacts_to<tick_atom>,
+    // Its entry in the admin tree (actors/admin_tree.hpp), with its children.
+    caf::replies_to<tree_atom>::with<std::string>>;
 
 // What every sandbox actor of a node shares.
 struct sandbox_env {

@@ -20,6 +20,9 @@ api::api(std::shared_ptr<actors::node_api> node, auth::key_registry& keys, std::
   add("POST", "/v1/admin/keys", &api::mint_key, true);
   add("DELETE", "/v1/admin/keys/{keyid}", &api::revoke_key, true);
   add("GET", "/v1/admin/actors", &api::actor_tree, true);
+  add("GET", "/v1/admin/actors/{aid}", &api::actor_get, true);
+  add("POST", "/v1/admin/actors/{aid}/{action}", &api::actor_action, true);
+  add("GET", "/v1/admin/events", &api::actor_events, true);
   add("POST", "/v1/sandboxes", &api::create_sandbox, false);
   add("GET", "/v1/sandboxes", &api::list_sandboxes, false);
   add("GET", "/v1/sandboxes/{id}", &api::get_sandbox, false);
@@ -166,10 +169,6 @@ void api::revoke_key(const context& c) {
     res.content_type.clear();
     ex->respond(std::move(res));
   });
-}
-
-void api::actor_tree(const context& c) {
-  node_->actor_tree(reply_to<std::string>(c.ex, [](const std::string& s) { return json_response(200, s); }));
 }
 
 }  // namespace warren::net

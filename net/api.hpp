@@ -41,7 +41,11 @@ class api {
   void metrics_text(const context& c);
   void mint_key(const context& c);
   void revoke_key(const context& c);
+  // the admin actor console (api_admin.cpp)
   void actor_tree(const context& c);
+  void actor_get(const context& c);
+  void actor_action(const context& c);
+  void actor_events(const context& c);
 
   // sandboxes (api_sandboxes.cpp)
   void create_sandbox(const context& c);
