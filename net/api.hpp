@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "actors/node_api.hpp"
+#include "net/admin_web.hpp"
 #include "net/auth/key_registry.hpp"
 #include "net/http_types.hpp"
 #include "net/metrics.hpp"
@@ -20,6 +21,9 @@ class api {
     size_t max_body_bytes = 16 * 1024 * 1024;  // JSON bodies; streamed routes have no cap
     public_urls urls;  // public domain and scheme of sandbox ports
     bool loopback_via_agent = false;  // see port_proxy::options
+    // The web admin console's built files (/admin/); "": <dir of the binary>/../share/warren/admin, or
+    // $WARREN_ADMIN_WEB_DIR when set.
+    std::string admin_web_dir;
   };
   api(std::shared_ptr<actors::node_api> node, auth::key_registry& keys, std::shared_ptr<metrics> m,
       options opts);
@@ -96,6 +100,7 @@ class api {
   std::shared_ptr<metrics> metrics_;
   options opts_;
   std::shared_ptr<port_proxy> proxy_;
+  std::shared_ptr<admin_web> web_;  // /admin/ pages and the console's session cookie
   router router_;
   struct route_entry {
     handler h;
