@@ -62,13 +62,16 @@ try {
 
   // A sandbox created through the API appears live (events WebSocket), with no reload.
   await page.evaluate(() => { window.__marker = 1; });
-  const created = await apiCall('POST', '/v1/sandboxes', { image: IMAGE, sandbox_timeout: -1 });
+  const created = await apiCall('POST', '/v1/sandboxes', { image: IMAGE, sandbox_timeout: -1, disk_mib: 256 });
   check(created.status === 201, 'create: ' + JSON.stringify(created));
   sandboxId = created.body.id;
   const row = `#sandboxes tr[data-id="${sandboxId}"]`;
   await page.waitForSelector(row, { timeout: 20000 });
   await page.waitForFunction((id) => document.querySelector(`#tree li[data-id="${id}"]`), sandboxId);
   check(await page.evaluate(() => window.__marker) === 1, 'no reload');
+  check((await page.textContent('#nodes tr[data-id="n1"]')).includes('up'), 'the node row');
+  // CPU and memory sparklines fill in as the tree is read every 2 s.
+  await page.waitForFunction((r) => document.querySelector(r + ' td.mem svg.spark polyline'), row, { timeout: 20000 });
   out.row = await page.textContent(row);
   await page.screenshot({ path: SHOTS + '/overview.png', fullPage: true });
 
@@ -79,6 +82,12 @@ try {
     return { status: r.status, body: await r.json() };
   }, sandboxId);
   check(csrf.status === 403 && csrf.body.error.code === 'forbidden', 'no CSRF token: 403, got ' + JSON.stringify(csrf));
+
+  // An exposure and a snapshot, for the sandbox page's panes.
+  const exp = await apiCall('POST', '/v1/sandboxes/' + sandboxId + '/expose', { port: 8080 });
+  check(exp.status === 200 || exp.status === 201, 'expose: ' + JSON.stringify(exp));
+  const snap = await apiCall('POST', '/v1/sandboxes/' + sandboxId + '/checkpoints', { name: 'web' });
+  check(snap.status === 201, 'checkpoint: ' + JSON.stringify(snap));
 
   // Its page: a terminal over the pty WebSocket; run a command in it.
   await page.click(`${row} a`);
@@ -92,7 +101,15 @@ try {
   out.terminal = (await page.textContent('#terminal .xterm-rows')).replace(/\s+/g, ' ').trim();
   await page.waitForFunction(() => document.querySelector('#sb-tree').textContent.includes('terminal pty_'),
                              null, { timeout: 10000 });
+  // Its files (the root directory, then one level down), exposures and snapshots.
+  await page.waitForSelector('#files tr[data-name="bin"]', { timeout: 20000 });
+  await page.waitForSelector('#exposures tr[data-port="8080"]');
+  await page.waitForSelector(`#snapshots tr[data-id="${snap.body.snapshot_id}"]`);
+  await page.click('#files tr[data-name="etc"] a');
+  await page.waitForFunction(() => document.querySelector('#files-path').textContent === '/etc');
+  await page.waitForSelector('#files tr[data-name="passwd"]');
   await page.screenshot({ path: SHOTS + '/sandbox.png', fullPage: true });
+  await apiCall('DELETE', '/v1/snapshots/' + snap.body.snapshot_id);
 
   // Destroy, confirmed: the sandbox vanishes from the console and from the API.
   await page.click('#sb-destroy');

@@ -10,7 +10,10 @@ let tree = null;
 let term = null;
 let termSocket = null;
 let termFor = null;  // the sandbox whose page opened the terminal (opened once per visit)
-let ticker = null;  // counters are not events: the tree is also read every 2 s
+let ticker = null;
+const history = {};  // sandbox id → [{t, cpu_ms, mem}] from each tree read, for the sparklines
+const HISTORY = 30;
+let filesPath = '/';  // counters are not events: the tree is also read every 2 s
 
 function el(tag, attrs, ...kids) {
   const e = document.createElement(tag);
@@ -84,7 +87,60 @@ function actorList(entries) {
   return ul;
 }
 
+// Remembers each sandbox's CPU and memory at every tree read (at most HISTORY points).
+function record(t) {
+  const now = Date.now();
+  const seen = new Set();
+  for (const node of t.nodes) walk(node, (e) => {
+    if (e.kind !== 'sandbox') return;
+    seen.add(e.id);
+    const h = history[e.id] || (history[e.id] = []);
+    const c = e.counters || {};
+    if (h.length && now - h[h.length - 1].t < 500) return;
+    h.push({ t: now, cpu: c.cpu_ms, mem: c.mem_current_bytes });
+    if (h.length > HISTORY) h.shift();
+  });
+  for (const id of Object.keys(history)) if (!seen.has(id)) delete history[id];
+}
+
+// A small SVG line of the values (null values are skipped).
+function sparkline(values, label) {
+  const ns = 'http://www.w3.org/2000/svg';
+  const svg = document.createElementNS(ns, 'svg');
+  svg.setAttribute('class', 'spark');
+  svg.setAttribute('width', '60');
+  svg.setAttribute('height', '16');
+  svg.setAttribute('aria-label', label);
+  const v = values.filter((x) => typeof x === 'number');
+  if (v.length > 1) {
+    const max = Math.max(...v), min = Math.min(...v), span = max - min || 1;
+    const pts = v.map((x, i) => (i * 60 / (v.length - 1)).toFixed(1) + ',' + (15 - (x - min) * 14 / span).toFixed(1));
+    const line = document.createElementNS(ns, 'polyline');
+    line.setAttribute('points', pts.join(' '));
+    svg.append(line);
+  }
+  return svg;
+}
+
+// CPU use between reads (ms of CPU per second) and memory, over the last reads.
+function cpuRates(h) {
+  const out = [];
+  for (let i = 1; i < h.length; i++)
+    if (typeof h[i].cpu === 'number' && typeof h[i - 1].cpu === 'number')
+      out.push((h[i].cpu - h[i - 1].cpu) * 1000 / Math.max(1, h[i].t - h[i - 1].t));
+  return out;
+}
+
 function renderOverview() {
+  record(tree);
+  const nodes = $('#nodes tbody');
+  nodes.replaceChildren();
+  for (const n of tree.nodes) {
+    const c = n.counters || {};
+    nodes.append(el('tr', { 'data-id': n.id }, el('td', {}, n.id),
+      el('td', {}, el('span', { class: 'badge state-' + n.state }, n.state)), el('td', {}, n.address || ''),
+      el('td', {}, age(n.age_s)), el('td', {}, n.mailbox), el('td', {}, c.sandboxes), el('td', {}, c.snapshots)));
+  }
   const body = $('#sandboxes tbody');
   body.replaceChildren();
   let n = 0;
@@ -97,8 +153,11 @@ function renderOverview() {
         el('td', {}, el('a', { href: '#/sandbox/' + e.id }, el('code', {}, e.id))),
         el('td', {}, e.tenant || ''), el('td', {}, el('span', { class: 'badge state-' + e.state }, e.state)),
         el('td', {}, e.image || ''), el('td', {}, node.id), el('td', {}, age(e.age_s)),
-        el('td', {}, typeof c.cpu_ms === 'number' ? c.cpu_ms + 'ms' : '-'),
-        el('td', {}, bytes(c.mem_current_bytes)), el('td', {}, c.execs), el('td', {}, c.open_streams),
+        el('td', { class: 'cpu' }, typeof c.cpu_ms === 'number' ? c.cpu_ms + 'ms' : '-',
+           sparkline(cpuRates(history[e.id] || []), 'CPU of ' + e.id)),
+        el('td', { class: 'mem' }, bytes(c.mem_current_bytes),
+           sparkline((history[e.id] || []).map((p) => p.mem), 'memory of ' + e.id)),
+        el('td', {}, c.execs), el('td', {}, c.open_streams),
         el('td', {}, el('button', { class: 'danger destroy', onclick: () => destroy(e.id) }, 'Destroy…'))));
     });
   }
@@ -131,7 +190,54 @@ function renderSandbox() {
   const flat = e ? Object.assign({}, e) : null;
   if (flat) delete flat.children;
   $('#sb-json').textContent = flat ? JSON.stringify(flat, null, 2) : '';
-  if (e && termFor !== id) { closeTerminal(); termFor = id; openTerminal(id); }
+  if (e && termFor !== id) { closeTerminal(); termFor = id; filesPath = '/'; openTerminal(id); }
+  if (e) loadPanes(id).catch((err) => { $('#main-error').textContent = err.message; });
+}
+
+let panesBusy = false;
+
+// The sandbox page's files (one directory), exposures and snapshots, through the public API.
+async function loadPanes(id) {
+  if (panesBusy) return;
+  panesBusy = true;
+  try {
+    const [ls, exp, snaps] = await Promise.all([
+      api('GET', '/v1/sandboxes/' + id + '/ls?path=' + encodeURIComponent(filesPath)),
+      api('GET', '/v1/sandboxes/' + id + '/exposures'),
+      api('GET', '/v1/snapshots'),
+    ]);
+    if (currentSandbox() !== id) return;
+    $('#files-path').textContent = filesPath;
+    const files = $('#files tbody');
+    files.replaceChildren();
+    if (filesPath !== '/') {
+      const up = filesPath.replace(/\/[^/]+\/?$/, '') || '/';
+      files.append(el('tr', {}, el('td', {}, el('a', { onclick: () => { filesPath = up; loadPanes(id); } }, '..')),
+                      el('td', {}, 'dir'), el('td', {}), el('td', {})));
+    }
+    for (const f of ls.entries.sort((a, b) => a.name.localeCompare(b.name))) {
+      const name = f.type === 'dir'
+        ? el('a', { onclick: () => { filesPath = f.path; loadPanes(id); } }, f.name + '/') : f.name;
+      files.append(el('tr', { 'data-name': f.name }, el('td', {}, name), el('td', {}, f.type),
+                      el('td', {}, bytes(f.size)), el('td', {}, f.mode)));
+    }
+    const ex = $('#exposures tbody');
+    ex.replaceChildren();
+    for (const x of exp.exposures)
+      ex.append(el('tr', { 'data-port': x.port }, el('td', {}, x.port), el('td', {}, x.auth ? 'token' : 'public'),
+                    el('td', {}, el('a', { href: x.url, target: '_blank', rel: 'noopener' }, x.url)),
+                    el('td', {}, x.created_at)));
+    $('#no-exposures').hidden = exp.exposures.length > 0;
+    const sn = $('#snapshots tbody');
+    sn.replaceChildren();
+    const mine = snaps.snapshots.filter((x) => x.sandbox_id === id);
+    for (const x of mine)
+      sn.append(el('tr', { 'data-id': x.snapshot_id }, el('td', {}, el('code', {}, x.snapshot_id)),
+                    el('td', {}, x.name || ''), el('td', {}, bytes(x.size_bytes)), el('td', {}, x.created_at)));
+    $('#no-snapshots').hidden = mine.length > 0;
+  } finally {
+    panesBusy = false;
+  }
 }
 
 function openTerminal(id) {
