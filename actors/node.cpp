@@ -453,6 +453,10 @@ node_actor spawn_node(caf::actor_system& sys, node_settings settings) {
           if (auto* c = find_child(self, id, tenant, admin)) return self->delegate(c->hdl, resume_atom::value);
           return to_caf(not_live(self, id, tenant, admin));
         },
+        [self](reconnect_atom, const std::string& id, const std::string& tenant, bool admin) -> caf::result<std::string> {
+          if (auto* c = find_child(self, id, tenant, admin)) return self->delegate(c->hdl, reconnect_atom::value);
+          return to_caf(not_live(self, id, tenant, admin));
+        },
         [self](fork_atom, const std::string& id, const std::string& tenant, bool admin, int count) -> caf::result<std::string> {
           auto* c = find_child(self, id, tenant, admin);
           if (!c) return to_caf(not_live(self, id, tenant, admin));

@@ -71,6 +71,7 @@ using node_actor = caf::typed_actor<
     // (id, tenant, admin) → the record afterwards.
     caf::replies_to<hibernate_atom, std::string, std::string, bool>::with<std::string>,
     caf::replies_to<resume_atom, std::string, std::string, bool>::with<std::string>,
+    caf::replies_to<reconnect_atom, std::string, std::string, bool>::with<std::string>,
     // (id, tenant, admin, count) → JSON array of the children's encoded records, once running.
     caf::replies_to<fork_atom, std::string, std::string, bool, int>::with<std::string>,
     // (id, tenant, admin, name) → the encoded snapshot record.

@@ -126,6 +126,10 @@ void ask_text(caf::actor_system& sys, const node_actor& node, reply_fn<std::stri
 }
 }  // namespace
 
+void node_api::reconnect_agent(std::string id, principal who, reply_fn<std::string> reply) const {
+  ask_text(impl_->sys, impl_->node, reply, reconnect_atom::value, std::move(id), who.tenant, who.admin);
+}
+
 void node_api::hibernate(std::string id, principal who, reply_fn<std::string> reply) const {
   ask_text(impl_->sys, impl_->node, reply, hibernate_atom::value, std::move(id), who.tenant, who.admin);
 }

@@ -66,6 +66,8 @@ class node_api {
   // fork answers a JSON array of the children's records.
   void hibernate(std::string id, principal who, reply_fn<std::string> reply) const;
   void resume(std::string id, principal who, reply_fn<std::string> reply) const;
+  // Closes the sandbox's agent connection and opens a new one (admin console); the record.
+  void reconnect_agent(std::string id, principal who, reply_fn<std::string> reply) const;
   void fork(std::string id, principal who, int count, reply_fn<std::string> reply) const;
   void checkpoint(std::string id, principal who, std::string name, reply_fn<std::string> reply) const;
   void list_snapshots(principal who, reply_fn<std::string> reply) const;

@@ -296,6 +296,36 @@ void resume(self_ptr self, done_fn done) {
       });
 }
 
+// Closes the agent connection and opens a new one (an admin action: a stuck connection, or to
+// end every stream at once). Links handed out before see the old one closed and ask again.
+void reconnect(self_ptr self, done_fn done) {
+  auto& st = self->state;
+  if (auto e = busy(self, "reconnect its agent")) return done(*e);
+  if (hibernated(self))
+    return done(make_error(errc::conflict, "sandbox " + st.rec.id + " is hibernated; resume it first"));
+  st.op = "reconnect";
+  if (st.agent) st.agent->close();
+  st.agent.reset();
+  auto* io = st.env.agent_io;
+  auto path = st.inst->agent_socket;
+  run_blocking<booted>(
+      self,
+      [io, path, inst = *st.inst]() -> expected<booted> {
+        auto cl = connect_agent(*io, path);
+        if (!cl) return cl.err();
+        return booted{inst, *cl};
+      },
+      [self, done](expected<booted> r) {
+        auto& st = self->state;
+        st.op.clear();
+        if (st.destroying) return done(make_error(errc::not_found, "sandbox " + st.rec.id + " was destroyed"));
+        if (!r) return done(r.err());
+        st.agent = r->agent;
+        spdlog::info("sandbox {}: agent connection reopened", st.rec.id);
+        done(storage::encode(st.rec));
+      });
+}
+
 // Runs `fn` now, or once a boot in progress (create, restore, re-adoption) has settled.
 void after_boot(self_ptr self, std::function<void(const error*)> fn) {
   auto& st = self->state;
@@ -310,6 +340,17 @@ done_fn deliver_to(caf::typed_response_promise<T> rp) {
     if (r) rp.deliver(std::move(*r));
     else rp.deliver(to_caf(r.err()));
   };
+}
+
+// Runs `op` (hibernate, resume, reconnect) once a boot in progress has settled; its answer is
+// the reply.
+caf::result<std::string> after_boot_run(self_ptr self, void (*op)(self_ptr, done_fn)) {
+  auto rp = self->make_response_promise<std::string>();
+  after_boot(self, [self, rp, op](const error* e) mutable {
+    if (e) return rp.deliver(to_caf(*e)), void();
+    op(self, deliver_to(rp));
+  });
+  return rp;
 }
 
 void on_tick(self_ptr self) {
@@ -463,22 +504,9 @@ sandbox_actor spawn_sandbox(caf::actor_system& sys, storage::sandbox_record rec,
           });
           return rp;
         },
-        [self](hibernate_atom) -> caf::result<std::string> {
-          auto rp = self->make_response_promise<std::string>();
-          after_boot(self, [self, rp](const error* e) mutable {
-            if (e) return rp.deliver(to_caf(*e)), void();
-            hibernate(self, deliver_to(rp));
-          });
-          return rp;
-        },
-        [self](resume_atom) -> caf::result<std::string> {
-          auto rp = self->make_response_promise<std::string>();
-          after_boot(self, [self, rp](const error* e) mutable {
-            if (e) return rp.deliver(to_caf(*e)), void();
-            resume(self, deliver_to(rp));
-          });
-          return rp;
-        },
+        [self](hibernate_atom) -> caf::result<std::string> { return after_boot_run(self, hibernate); },
+        [self](resume_atom) -> caf::result<std::string> { return after_boot_run(self, resume); },
+        [self](reconnect_atom) -> caf::result<std::string> { return after_boot_run(self, reconnect); },
         [self](save_atom, const std::string& dir) -> caf::result<std::string, uint64_t, std::string> {
           auto& st = self->state;
           if (auto e = busy(self, "save its state")) return to_caf(*e);

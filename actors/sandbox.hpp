@@ -30,6 +30,7 @@ using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using hibernate_atom = caf::atom_constant<caf::atom("hibernate")>;
 using resume_atom = caf::atom_constant<caf::atom("resume")>;
 using save_atom = caf::atom_constant<caf::atom("save")>;
+using reconnect_atom = caf::atom_constant<caf::atom("reconnect")>;
 
 using sandbox_actor = caf::typed_actor<
     // The record as stored (storage::encode).
@@ -44,6 +45,8 @@ using sandbox_actor = caf::typed_actor<
     // Hibernate / resume (the driver's freeze/thaw); the record afterwards.
     caf::replies_to<hibernate_atom>::with<std::string>,
     caf::replies_to<resume_atom>::with<std::string>,
+    // Drops the agent connection (every stream on it ends) and connects again; the record.
+    caf::replies_to<reconnect_atom>::with<std::string>,
     // Saves the sandbox's state into a directory (driver::save): (meta, size_bytes, the record
     // as it was saved).
     caf::replies_to<save_atom, std::string>::with<std::string, uint64_t, std::string>,

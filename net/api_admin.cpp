@@ -162,6 +162,7 @@ void api::actor_action(const context& c) {
     return ex->respond(error_response(make_error(errc::not_found, "no actor with id " + id)));
   if (action == "hibernate") return node_->hibernate(id, admin, reply_sandbox(ex, 200));
   if (action == "resume") return node_->resume(id, admin, reply_sandbox(ex, 200));
+  if (action == "reconnect") return node_->reconnect_agent(id, admin, reply_sandbox(ex, 200));
   if (action == "destroy")
     return node_->destroy_sandbox(id, admin, [ex, id](expected<std::string> r) {
       if (!r) return ex->respond(error_response(r.err()));
@@ -169,7 +170,7 @@ void api::actor_action(const context& c) {
                   {"stats", json::parse(*r, nullptr, false)}};
       ex->respond(json_response(200, out.dump()));
     });
-  bad_action("sandbox", "destroy, hibernate, resume");
+  bad_action("sandbox", "destroy, hibernate, resume, reconnect");
 }
 
 void api::actor_events(const context& c) {

@@ -36,13 +36,14 @@ const char* console_help =
     "  logs ID            a sandbox's logs\n"
     "  kill ID            end a shell or terminal; destroy a sandbox or snapshot\n"
     "  hibernate ID       freeze a sandbox;  resume ID: thaw it\n"
+    "  reconnect ID       drop a sandbox's agent connection and open a new one (ends its streams)\n"
     "  revoke KEY_ID      revoke an API key\n"
     "  drain NODE         move a node's sandboxes away (needs the cluster)\n"
     "  help               this list\n"
     "  quit               leave (also Ctrl-D)\n";
 
 const std::vector<std::string> commands = {"nodes", "tree", "ps", "inspect", "top", "logs", "kill",
-                                           "hibernate", "resume", "revoke", "drain", "help", "quit"};
+                                           "hibernate", "resume", "reconnect", "revoke", "drain", "help", "quit"};
 
 api_client* client = nullptr;  // for the completion callback (libedit has no user pointer)
 
@@ -290,7 +291,7 @@ bool run_line(const std::string& line) {
                  "(its stderr) has the lifecycle lines of sandbox " << (arg.empty() ? "ID" : arg)
               << "; run commands in it with `warren sandbox exec`.\n";
   else if (c == "kill") cmd_kill(arg);
-  else if (c == "hibernate" || c == "resume") arg.empty() ? void(std::cout << "usage: " << c << " ID\n") : act(arg, c);
+  else if (c == "hibernate" || c == "resume" || c == "reconnect") arg.empty() ? void(std::cout << "usage: " << c << " ID\n") : act(arg, c);
   else if (c == "revoke") cmd_revoke(arg);
   else if (c == "drain")
     std::cout << "drain: not available — draining moves sandboxes to other nodes and needs the cluster, which "

@@ -111,6 +111,13 @@ try {
   await page.screenshot({ path: SHOTS + '/sandbox.png', fullPage: true });
   await apiCall('DELETE', '/v1/snapshots/' + snap.body.snapshot_id);
 
+  // Reconnecting the agent (confirmed) ends the terminal, which lived on the old connection.
+  await page.click('#sb-reconnect');
+  await page.waitForFunction(() => document.querySelector('#term-status').textContent.startsWith('disconnected'),
+                             null, { timeout: 30000 });
+  const again = await apiCall('POST', '/v1/sandboxes/' + sandboxId + '/exec', { command: 'echo again' });
+  check(again.status === 200 && again.body.stdout === 'again\n', 'exec after reconnect: ' + JSON.stringify(again));
+
   // Destroy, confirmed: the sandbox vanishes from the console and from the API.
   await page.click('#sb-destroy');
   await page.waitForFunction(() => document.querySelector('#sb-state').textContent === 'gone', null, { timeout: 60000 });

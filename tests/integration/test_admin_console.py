@@ -240,6 +240,37 @@ def test_kill_shell_and_terminal_and_sandbox_actions(d, tenant):
         destroy_sandbox(d, sid)
 
 
+def test_reconnect_drops_the_agent_connection_and_opens_a_new_one(d, tenant):
+    sb = create_sandbox(d, image="busybox:latest", sandbox_timeout=-1)
+    sid = sb["id"]
+    try:
+        async def scenario():
+            loop = asyncio.get_running_loop()
+            pty = await ws_connect(d, "/v1/sandboxes/%s/pty" % sid)
+            await pty.send(b"echo before-$((1+1))\n")
+            seen = b""
+            while b"before-2" not in seen:
+                m = await asyncio.wait_for(pty.recv(), 30)
+                seen += m if isinstance(m, bytes) else m.encode()
+            status, body, _ = await loop.run_in_executor(None, action, d, sid, "reconnect")
+            assert status == 200 and body["id"] == sid and body["state"] == "running", body
+            # the terminal lived on the old connection: it ends
+            with pytest.raises(websockets.exceptions.ConnectionClosed):
+                while True:
+                    await asyncio.wait_for(pty.recv(), 30)
+        run_async(scenario())
+        assert exec_(d, sid, "echo after")["stdout"] == "after\n"
+        e = entries(tree(d))[sid][0]
+        assert e["state"] == "running" and "op" not in e
+        status, body, _ = action(d, sid, "reconnect", key=tenant["key"])
+        assert_error(status, body, 403, "forbidden")
+        assert action(d, sid, "hibernate")[0] == 200
+        status, body, _ = action(d, sid, "reconnect")
+        assert_error(status, body, 409, "conflict")
+    finally:
+        destroy_sandbox(d, sid)
+
+
 def test_revoked_key_is_refused_at_once(d):
     status, body, _ = d.request("POST", "/v1/admin/keys", body={"tenant": "gone"})
     key, key_id = body["key"], body["key_id"]

@@ -105,6 +105,7 @@ def test_console_in_tmux(daemon, home):
         t.keys("nods")
         t.keys("Left", "e", "Enter")
         t.wait(r"NODE\s+STATE\s+ADDRESS")
+        s = t.run("reconnect " + sid, r"sandbox %s: running" % sid, timeout=30)
         s = t.run("logs " + sid, r"no per-sandbox logs")
         s = t.run("drain n1", r"needs the cluster")
         assert "not built" in s

@@ -270,8 +270,10 @@ function closeTerminal() {
   $('#term-status').textContent = '';
 }
 
+const VERBS = { kill: 'Kill', destroy: 'Destroy', reconnect: 'Reconnect the agent of' };
+
 async function act(id, action, what) {
-  if (!confirm((action === 'kill' ? 'Kill ' : 'Destroy ') + what + '?')) return;
+  if (!confirm(VERBS[action] + ' ' + what + '?')) return;
   try {
     await api('POST', '/v1/admin/actors/' + id + '/' + action, {});
     await refresh();
@@ -338,6 +340,10 @@ $('#logout').addEventListener('click', async () => {
 });
 
 $('#sb-destroy').addEventListener('click', () => { const id = currentSandbox(); if (id) destroy(id); });
+$('#sb-reconnect').addEventListener('click', () => {
+  const id = currentSandbox();
+  if (id) act(id, 'reconnect', 'sandbox ' + id);
+});
 
 window.addEventListener('hashchange', () => { if (tree) renderSandbox(); });
 
