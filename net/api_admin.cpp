@@ -9,6 +9,7 @@
 
 #include "core/ids.hpp"
 #include "net/api.hpp"
+#include "net/tree_events.hpp"
 
 namespace warren::net {
 
@@ -17,97 +18,6 @@ using json = nlohmann::json;
 namespace {
 
 constexpr int events_poll_ms = 250;  // how often the events socket compares the tree
-
-// Calls `fn(entry, parent_id)` for every entry of a tree (actor_tree's JSON), depth first.
-template <class Fn>
-void walk(const json& entry, const std::string& parent, Fn& fn) {
-  fn(entry, parent);
-  if (auto it = entry.find("children"); it != entry.end() && it->is_array())
-    for (auto& c : *it) walk(c, entry.value("id", std::string()), fn);
-}
-
-template <class Fn>
-void walk_tree(const json& tree, Fn fn) {
-  if (auto it = tree.find("nodes"); it != tree.end() && it->is_array())
-    for (auto& n : *it) walk(n, "", fn);
-}
-
-// An entry without its children (what an event carries).
-json flat(const json& e) {
-  json out = e;
-  out.erase("children");
-  return out;
-}
-
-// The entry with this id anywhere in the tree, or null.
-json find_entry(const json& tree, const std::string& id) {
-  json found;
-  walk_tree(tree, [&](const json& e, const std::string&) {
-    if (found.is_null() && e.value("id", std::string()) == id) found = e;
-  });
-  return found;
-}
-
-// One events socket: the last tree it sent, and the frames that turn it into the next one.
-struct tree_events {
-  struct seen {
-    std::string kind, state, parent;
-    int restarts = 0;
-  };
-  bool first = true;
-  std::map<std::string, seen> last;
-
-  // The frames for a new tree: the whole tree the first time, then one per change.
-  std::vector<std::string> frames(const std::string& tree_text) {
-    std::vector<std::string> out;
-    auto tree = json::parse(tree_text, nullptr, false);
-    if (tree.is_discarded()) return out;
-    std::map<std::string, seen> now;
-    std::vector<std::pair<json, std::string>> spawned;  // in tree order: parents first
-    walk_tree(tree, [&](const json& e, const std::string& parent) {
-      auto id = e.value("id", std::string());
-      seen s{e.value("kind", std::string()), e.value("state", std::string()), parent, e.value("restarts", 0)};
-      auto old = last.find(id);
-      if (!first) {
-        if (old == last.end()) {
-          spawned.emplace_back(flat(e), parent);
-        } else {
-          if (old->second.state != s.state)
-            out.push_back(json{{"type", "state"}, {"id", id}, {"kind", s.kind}, {"parent", parent},
-                               {"from", old->second.state}, {"to", s.state}, {"actor", flat(e)}}
-                              .dump());
-          if (s.restarts > old->second.restarts)
-            out.push_back(json{{"type", "restarted"}, {"id", id}, {"kind", s.kind}, {"parent", parent},
-                               {"restarts", s.restarts}, {"actor", flat(e)}}
-                              .dump());
-        }
-      }
-      now[id] = std::move(s);
-    });
-    if (first) {
-      out.push_back(json{{"type", "snapshot"}, {"tree", tree}}.dump());
-    } else {
-      // Children go down before their parents (a sandbox after its shells and ports).
-      std::vector<std::string> gone;
-      for (int parents = 0; parents < 2; ++parents)
-        for (auto& [id, s] : last)
-          if (!now.count(id) && (s.kind == "sandbox" || s.kind == "node") == (parents == 1)) gone.push_back(id);
-      for (auto& id : gone) {
-        auto& s = last[id];
-        out.push_back(json{{"type", "down"}, {"id", id}, {"kind", s.kind}, {"parent", s.parent},
-                           {"last_state", s.state}}
-                          .dump());
-      }
-      for (auto& [e, parent] : spawned)
-        out.push_back(json{{"type", "spawned"}, {"id", e.value("id", std::string())},
-                           {"kind", e.value("kind", std::string())}, {"parent", parent}, {"actor", e}}
-                          .dump());
-    }
-    first = false;
-    last = std::move(now);
-    return out;
-  }
-};
 
 json session_state(const actors::stream_session& s, const char* state) {
   return {{"id", s.id}, {"kind", s.kind}, {"sandbox", s.sandbox_id}, {"state", state}};
@@ -127,7 +37,7 @@ void api::actor_get(const context& c) {
   auto ex = c.ex;
   node_->actor_tree([ex, id](expected<std::string> r) {
     if (!r) return ex->respond(error_response(r.err()));
-    auto e = find_entry(json::parse(*r, nullptr, false), id);
+    auto e = find_tree_entry(json::parse(*r, nullptr, false), id);
     if (e.is_null()) return ex->respond(error_response(make_error(errc::not_found, "no actor with id " + id)));
     ex->respond(json_response(200, e.dump()));
   });
