@@ -42,6 +42,7 @@ api::api(std::shared_ptr<actors::node_api> node, auth::key_registry& keys, std::
   add("GET", "/v1/admin/actors/{aid}", &api::actor_get, true);
   add("POST", "/v1/admin/actors/{aid}/{action}", &api::actor_action, true);
   add("GET", "/v1/admin/events", &api::actor_events, true);
+  add("POST", "/v1/admin/nodes/{node}/{action}", &api::node_action, true);
   add("POST", "/v1/sandboxes", &api::create_sandbox, false);
   add("GET", "/v1/sandboxes", &api::list_sandboxes, false);
   add("GET", "/v1/sandboxes/{id}", &api::get_sandbox, false);

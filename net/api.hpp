@@ -50,6 +50,7 @@ class api {
   void actor_get(const context& c);
   void actor_action(const context& c);
   void actor_events(const context& c);
+  void node_action(const context& c);
 
   // sandboxes (api_sandboxes.cpp)
   void create_sandbox(const context& c);

@@ -83,6 +83,24 @@ void api::actor_action(const context& c) {
   bad_action("sandbox", "destroy, hibernate, resume, reconnect");
 }
 
+void api::node_action(const context& c) {
+  auto node = c.route.params.at("node");
+  auto action = c.route.params.at("action");
+  auto ex = c.ex;
+  node_->info([ex, node, action](expected<std::string> r) {
+    if (!r) return ex->respond(error_response(r.err()));
+    auto info = json::parse(*r, nullptr, false);
+    if (!info.is_object() || info.value("node", std::string()) != node)
+      return ex->respond(error_response(make_error(errc::not_found, "no node " + node + " (this node runs alone)")));
+    if (action != "drain" && action != "undrain")
+      return ex->respond(error_response(make_error(
+          errc::bad_request, "cannot " + action + " a node (allowed: drain, undrain)")));
+    ex->respond(error_response(make_error(
+        errc::unavailable, action + " is not built: it moves sandboxes between nodes and needs the cluster, "
+                                    "which is not built (node " + node + " runs alone)")));
+  });
+}
+
 void api::actor_events(const context& c) {
   if (!c.ex->is_websocket_upgrade())
     return c.ex->respond(error_response(make_error(errc::bad_request, "events needs a WebSocket upgrade")));

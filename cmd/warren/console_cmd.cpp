@@ -194,6 +194,14 @@ void cmd_revoke(const std::string& key_id) {
   std::cout << "key " << key_id << ": revoked\n";
 }
 
+// The API answers 503 (the cluster is not built) or 404 (no such node): said as it is.
+void cmd_drain(const std::string& node) {
+  if (node.empty()) return void(std::cout << "usage: drain NODE\n");
+  auto r = call_json(*client, "POST", "/v1/admin/nodes/" + url_encode(node) + "/drain", "{}");
+  if (!r) return print_error(r.err());
+  std::cout << "node " << node << ": draining\n";
+}
+
 std::pair<unsigned, unsigned> term_size() {
   winsize w{};
   if (ioctl(STDOUT_FILENO, TIOCGWINSZ, &w) == 0 && w.ws_col && w.ws_row) return {w.ws_col, w.ws_row};
@@ -293,9 +301,7 @@ bool run_line(const std::string& line) {
   else if (c == "kill") cmd_kill(arg);
   else if (c == "hibernate" || c == "resume" || c == "reconnect") arg.empty() ? void(std::cout << "usage: " << c << " ID\n") : act(arg, c);
   else if (c == "revoke") cmd_revoke(arg);
-  else if (c == "drain")
-    std::cout << "drain: not available — draining moves sandboxes to other nodes and needs the cluster, which "
-                 "is not built; this node runs alone.\n";
+  else if (c == "drain") cmd_drain(arg);
   else std::cout << "unknown command \"" << c << "\" (try help)\n";
   return true;
 }

@@ -325,6 +325,22 @@ def test_events_start_with_the_tree_then_one_frame_per_change(d):
     run_async(scenario(), timeout=180)
 
 
+def test_drain_is_not_built_and_says_so(d, tenant):
+    status, body, _ = d.request("POST", "/v1/admin/nodes/n1/drain", body={})
+    assert_error(status, body, 503, "unavailable")
+    assert "cluster" in body["error"]["message"] and "not built" in body["error"]["message"]
+    status, body, _ = d.request("POST", "/v1/admin/nodes/n1/undrain", body={})
+    assert_error(status, body, 503, "unavailable")
+    status, body, _ = d.request("POST", "/v1/admin/nodes/n9/drain", body={})
+    assert_error(status, body, 404, "not_found")
+    status, body, _ = d.request("POST", "/v1/admin/nodes/n1/explode", body={})
+    assert_error(status, body, 400, "bad_request")
+    status, body, _ = d.request("POST", "/v1/admin/nodes/n1/drain", body={}, key=tenant["key"])
+    assert_error(status, body, 403, "forbidden")
+    status, body, _ = d.request("POST", "/v1/admin/nodes/n1/drain", body={}, key=None)
+    assert_error(status, body, 401, "unauthorized")
+
+
 def test_events_is_a_websocket(d):
     status, body, _ = d.request("GET", "/v1/admin/events")
     assert_error(status, body, 400, "bad_request")
