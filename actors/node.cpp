@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 #include <thread>
@@ -391,10 +392,15 @@ node_actor spawn_node(caf::actor_system& sys, node_settings settings) {
         },
         [self](tree_atom) -> caf::result<std::string> { return node_tree(self); },
         [self](count_atom) -> std::string {
+          auto sessions = stream_sessions();
           return json{{"node", 1},
                       {"sandbox", live_actors(actor_kind::sandbox)},
                       {"shell", live_actors(actor_kind::shell)},
-                      {"port_forward", port_forward_count()}}
+                      {"port_forward", port_forward_count()},
+                      {"snapshot", live_actors(actor_kind::snapshot)},
+                      // not actors, but the console lists them with them (actors/stream_sessions.hpp)
+                      {"terminal", std::count_if(sessions.begin(), sessions.end(),
+                                                 [](auto& s) { return s->kind == "terminal"; })}}
               .dump();
         },
         [self](create_atom, const std::string& encoded) -> caf::result<std::string> {

@@ -5,6 +5,7 @@ destroyed."""
 import asyncio
 import http.client
 import json
+import re
 import time
 
 import pytest
@@ -150,6 +151,9 @@ def test_tree_has_every_actor_kind_with_its_counters(d):
         pty = kinds["terminal"]
         assert pty["id"].startswith("pty_") and pty["mailbox"] is None
         assert pty["counters"]["bytes_in"] >= len("echo pty-$((6*7))\n") and pty["counters"]["bytes_out"] > 0
+        status, metrics, _ = d.request("GET", "/metrics")
+        assert re.search(r'^warren_actors\{kind="snapshot"\} [1-9]', metrics, re.M), metrics
+        assert re.search(r'^warren_actors\{kind="terminal"\} \d', metrics, re.M), metrics
         sn, sparent = all_[snap["snapshot_id"]]
         check_common(sn)
         assert sparent == "n1" and sn["kind"] == "snapshot" and sn["sandbox"] == sid
