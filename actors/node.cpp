@@ -20,6 +20,7 @@
 #include "core/ids.hpp"
 #include "net/auth/api_keys.hpp"
 #include "net/auth/key_registry.hpp"
+#include "storage/image_ref.hpp"
 #include "storage/image_store.hpp"
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::actors::job_result<warren::ok_t>)
@@ -204,6 +205,7 @@ expected<sandbox_actor> start_restored(self_ptr self, storage::sandbox_record re
   rec.node = cfg.node_id;
   rec.created_at = now_rfc3339();
   rec.hibernated_at.clear();
+  rec.end_at.clear();  // a child's lifetime is its own
   rec.exposures.clear();
   rec.agent_socket.clear();
   rec.driver_state.clear();
@@ -450,6 +452,47 @@ node_actor spawn_node(caf::actor_system& sys, node_settings settings) {
         [self](link_atom, const std::string& id) -> caf::result<sandbox_link_ptr> {
           if (auto* c = find_child(self, id, "", true)) return self->delegate(c->hdl, link_atom::value, true);
           return to_caf(not_live(self, id, "", true));
+        },
+        [self](images_atom) -> caf::result<std::string> {
+          auto& cfg = self->state.cfg;
+          nlohmann::json out = nlohmann::json::array();
+          if (cfg.images)
+            for (auto& i : cfg.images->infos())
+              out.push_back({{"name", i.name}, {"digest", i.digest}, {"size_bytes", i.size_bytes},
+                             {"created_at", i.created_at}});
+          return out.dump();
+        },
+        [self](image_rm_atom, const std::string& ref) -> caf::result<bool> {
+          auto& cfg = self->state.cfg;
+          auto r = storage::image_ref::parse(ref);
+          if (!r) return to_caf(r.err());
+          auto name = r->str();
+          if (!cfg.images || !cfg.images->rootfs_path(name))
+            return to_caf(make_error(errc::not_found, "no image " + name));
+          auto same = [&](const std::string& image) {
+            auto o = storage::image_ref::parse(image);
+            return o && o->str() == name;
+          };
+          if (auto all = cfg.store->scan(storage::family::sandboxes))
+            for (auto& [key, raw] : *all)
+              if (auto rec = storage::decode<storage::sandbox_record>(raw);
+                  rec && rec->state != "destroyed" && same(rec->image))
+                return to_caf(make_error(errc::conflict, "image " + name + " is used by sandbox " + rec->id));
+          if (auto all = cfg.store->scan(storage::family::snapshots))
+            for (auto& [key, raw] : *all)
+              if (auto rec = storage::decode<storage::snapshot_record>(raw); rec && same(rec->image))
+                return to_caf(make_error(errc::conflict, "image " + name + " is used by snapshot " + rec->id));
+          if (auto st = cfg.images->remove(name); !st) return to_caf(st.err());
+          return true;
+        },
+        [self](usage_atom, const std::string& id, const std::string& tenant, bool admin) -> caf::result<std::string> {
+          if (auto* c = find_child(self, id, tenant, admin)) return self->delegate(c->hdl, usage_atom::value);
+          return to_caf(not_live(self, id, tenant, admin));
+        },
+        [self](deadline_atom, const std::string& id, const std::string& tenant, bool admin,
+               const std::string& end_at) -> caf::result<std::string> {
+          if (auto* c = find_child(self, id, tenant, admin)) return self->delegate(c->hdl, deadline_atom::value, end_at);
+          return to_caf(not_live(self, id, tenant, admin));
         },
         [self](hibernate_atom, const std::string& id, const std::string& tenant, bool admin) -> caf::result<std::string> {
           if (auto* c = find_child(self, id, tenant, admin)) return self->delegate(c->hdl, hibernate_atom::value);

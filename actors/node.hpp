@@ -31,6 +31,8 @@ using list_atom = caf::atom_constant<caf::atom("list")>;
 using fork_atom = caf::atom_constant<caf::atom("fork")>;
 using checkpoint_atom = caf::atom_constant<caf::atom("checkpoint")>;
 using snapshots_atom = caf::atom_constant<caf::atom("snapshots")>;
+using images_atom = caf::atom_constant<caf::atom("images")>;
+using image_rm_atom = caf::atom_constant<caf::atom("image_rm")>;
 using restore_atom = caf::atom_constant<caf::atom("restore")>;
 
 // Everything a node needs from the daemon that started it. Not a message: stays local.
@@ -72,6 +74,8 @@ using node_actor = caf::typed_actor<
     caf::replies_to<hibernate_atom, std::string, std::string, bool>::with<std::string>,
     caf::replies_to<resume_atom, std::string, std::string, bool>::with<std::string>,
     caf::replies_to<reconnect_atom, std::string, std::string, bool>::with<std::string>,
+    caf::replies_to<deadline_atom, std::string, std::string, bool, std::string>::with<std::string>,
+    caf::replies_to<usage_atom, std::string, std::string, bool>::with<std::string>,
     // (id, tenant, admin, count) → JSON array of the children's encoded records, once running.
     caf::replies_to<fork_atom, std::string, std::string, bool, int>::with<std::string>,
     // (id, tenant, admin, name) → the encoded snapshot record.
@@ -79,6 +83,10 @@ using node_actor = caf::typed_actor<
     // Snapshots: (tenant, admin) → JSON array of encoded records; (sid, tenant, admin) → record;
     // delete; restore with JSON overrides ({"sandbox_timeout", "metadata"}) → the new sandbox.
     caf::replies_to<snapshots_atom, std::string, bool>::with<std::string>,
+    // The node's images: JSON array of {name, digest, size_bytes, created_at}.
+    caf::replies_to<images_atom>::with<std::string>,
+    // Removes an image no sandbox (live or hibernated) and no snapshot uses: conflict if one does.
+    caf::replies_to<image_rm_atom, std::string>::with<bool>,
     caf::replies_to<snap_get_atom, std::string, std::string, bool>::with<std::string>,
     caf::replies_to<erase_atom, std::string, std::string, bool>::with<bool>,
     caf::replies_to<restore_atom, std::string, std::string, bool, std::string>::with<std::string>,

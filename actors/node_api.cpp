@@ -136,6 +136,19 @@ void node_api::hibernate(std::string id, principal who, reply_fn<std::string> re
 void node_api::resume(std::string id, principal who, reply_fn<std::string> reply) const {
   ask_text(impl_->sys, impl_->node, reply, resume_atom::value, std::move(id), who.tenant, who.admin);
 }
+void node_api::images(reply_fn<std::string> reply) const {
+  ask_text(impl_->sys, impl_->node, reply, images_atom::value);
+}
+void node_api::remove_image(std::string ref, reply_fn<bool> reply) const {
+  ask(impl_->sys, impl_->node, reply, [reply](bool& b) { reply(b); }, image_rm_atom::value, std::move(ref));
+}
+void node_api::sandbox_usage(std::string id, principal who, reply_fn<std::string> reply) const {
+  ask_text(impl_->sys, impl_->node, reply, usage_atom::value, std::move(id), who.tenant, who.admin);
+}
+void node_api::set_deadline(std::string id, principal who, std::string end_at, reply_fn<std::string> reply) const {
+  ask_text(impl_->sys, impl_->node, reply, deadline_atom::value, std::move(id), who.tenant, who.admin,
+           std::move(end_at));
+}
 void node_api::fork(std::string id, principal who, int count, reply_fn<std::string> reply) const {
   ask_text(impl_->sys, impl_->node, reply, fork_atom::value, std::move(id), who.tenant, who.admin, count);
 }

@@ -68,6 +68,13 @@ class node_api {
   void resume(std::string id, principal who, reply_fn<std::string> reply) const;
   // Closes the sandbox's agent connection and opens a new one (admin console); the record.
   void reconnect_agent(std::string id, principal who, reply_fn<std::string> reply) const;
+  // The end of the sandbox's lifetime (RFC 3339; "" = none), see sandbox_actor's deadline_atom.
+  // Images (API.md "Images"): the list as a JSON array; removal (conflict while in use).
+  void images(reply_fn<std::string> reply) const;
+  void remove_image(std::string ref, reply_fn<bool> reply) const;
+  // A measured usage sample (sandbox_actor's usage_atom), JSON text.
+  void sandbox_usage(std::string id, principal who, reply_fn<std::string> reply) const;
+  void set_deadline(std::string id, principal who, std::string end_at, reply_fn<std::string> reply) const;
   void fork(std::string id, principal who, int count, reply_fn<std::string> reply) const;
   void checkpoint(std::string id, principal who, std::string name, reply_fn<std::string> reply) const;
   void list_snapshots(principal who, reply_fn<std::string> reply) const;

@@ -365,10 +365,15 @@ void on_tick(self_ptr self) {
     st.last_cpu_ns = u->cpu_usage_ns;
   }
   auto idle_s = (now - st.act->last_ns.load()) / 1'000'000'000;
-  if (st.rec.sandbox_timeout > 0 && idle_s >= st.rec.sandbox_timeout) {
+  bool idle = st.rec.sandbox_timeout > 0 && idle_s >= st.rec.sandbox_timeout;
+  bool ended = !st.rec.end_at.empty() && now_ns_since_epoch() >= ns_from_rfc3339(st.rec.end_at);
+  if (idle || ended) {
     bool hib = st.rec.on_idle == "hibernate";
-    spdlog::info("sandbox {}: idle for {} s (sandbox_timeout {}); {}", st.rec.id, idle_s, st.rec.sandbox_timeout,
-                 hib ? "hibernating" : "destroying");
+    if (ended)
+      spdlog::info("sandbox {}: lifetime ended at {}; {}", st.rec.id, st.rec.end_at, hib ? "hibernating" : "destroying");
+    else
+      spdlog::info("sandbox {}: idle for {} s (sandbox_timeout {}); {}", st.rec.id, idle_s, st.rec.sandbox_timeout,
+                   hib ? "hibernating" : "destroying");
     if (hib) {
       hibernate(self, [](expected<std::string>) {});
       return schedule_tick(self);
@@ -507,6 +512,32 @@ sandbox_actor spawn_sandbox(caf::actor_system& sys, storage::sandbox_record rec,
         [self](hibernate_atom) -> caf::result<std::string> { return after_boot_run(self, hibernate); },
         [self](resume_atom) -> caf::result<std::string> { return after_boot_run(self, resume); },
         [self](reconnect_atom) -> caf::result<std::string> { return after_boot_run(self, reconnect); },
+        [self](usage_atom) -> caf::result<std::string> {
+          auto& st = self->state;
+          if (st.destroying || !st.inst)
+            return to_caf(make_error(errc::conflict, "sandbox " + st.rec.id + " is not running"));
+          auto u = st.env.driver->stats(*st.inst);
+          if (!u) return to_caf(u.err());
+          return nlohmann::json{{"cpu_ns", u->cpu_usage_ns},       {"mem_bytes", u->mem_current_bytes},
+                                {"mem_peak_bytes", u->mem_peak_bytes}, {"disk_used_bytes", u->disk_used_bytes},
+                                {"vcpus", st.rec.vcpus},              {"mem_mib", st.rec.mem_mib},
+                                {"disk_mib", st.rec.disk_mib}}
+              .dump();
+        },
+        [self](deadline_atom, const std::string& end_at) -> caf::result<std::string> {
+          auto& st = self->state;
+          if (st.destroying)
+            return to_caf(make_error(errc::not_found, "sandbox " + st.rec.id + " is being destroyed"));
+          if (!end_at.empty() && ns_from_rfc3339(end_at) < 0)
+            return to_caf(make_error(errc::bad_request, "end_at is not an RFC 3339 UTC time: " + end_at));
+          auto before = st.rec.end_at;
+          st.rec.end_at = end_at;
+          if (auto p = persist(self); !p) {
+            st.rec.end_at = before;
+            return to_caf(p.err());
+          }
+          return storage::encode(st.rec);
+        },
         [self](save_atom, const std::string& dir) -> caf::result<std::string, uint64_t, std::string> {
           auto& st = self->state;
           if (auto e = busy(self, "save its state")) return to_caf(*e);

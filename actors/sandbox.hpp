@@ -31,6 +31,8 @@ using hibernate_atom = caf::atom_constant<caf::atom("hibernate")>;
 using resume_atom = caf::atom_constant<caf::atom("resume")>;
 using save_atom = caf::atom_constant<caf::atom("save")>;
 using reconnect_atom = caf::atom_constant<caf::atom("reconnect")>;
+using deadline_atom = caf::atom_constant<caf::atom("deadline")>;
+using usage_atom = caf::atom_constant<caf::atom("usage")>;
 
 using sandbox_actor = caf::typed_actor<
     // The record as stored (storage::encode).
@@ -47,6 +49,12 @@ using sandbox_actor = caf::typed_actor<
     caf::replies_to<resume_atom>::with<std::string>,
     // Drops the agent connection (every stream on it ends) and connects again; the record.
     caf::replies_to<reconnect_atom>::with<std::string>,
+    // Sets the lifetime's end (RFC 3339, "" = none): at that time the sandbox is destroyed, or
+    // hibernated when on_idle is "hibernate" (E2B's timeout and autoPause). The record after.
+    caf::replies_to<deadline_atom, std::string>::with<std::string>,
+    // A sample of its measured usage, JSON: {cpu_ns, mem_bytes, mem_peak_bytes, disk_used_bytes,
+    // vcpus, mem_mib, disk_mib} (cgroup accounting and scratch usage, read now).
+    caf::replies_to<usage_atom>::with<std::string>,
     // Saves the sandbox's state into a directory (driver::save): (meta, size_bytes, the record
     // as it was saved).
     caf::replies_to<save_atom, std::string>::with<std::string, uint64_t, std::string>,

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <cctype>
 #include <cstdlib>
 #include <ctime>
 #include <vector>
@@ -56,6 +57,34 @@ std::string rfc3339_from_ns(int64_t ns) {
 std::string now_rfc3339() {
   auto now = std::chrono::system_clock::now();
   return rfc3339_from_ns(std::chrono::duration_cast<std::chrono::nanoseconds>(now.time_since_epoch()).count());
+}
+
+int64_t now_ns_since_epoch() {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+int64_t ns_from_rfc3339(std::string_view s) {
+  int y, mo, d, h, mi, sec, n = 0;
+  std::string str(s);
+  if (std::sscanf(str.c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%n", &y, &mo, &d, &h, &mi, &sec, &n) != 6 || n != 19) return -1;
+  int64_t frac_ns = 0;
+  size_t i = 19;
+  if (i < str.size() && str[i] == '.') {
+    int64_t scale = 100'000'000;
+    for (++i; i < str.size() && std::isdigit(static_cast<unsigned char>(str[i])); ++i, scale /= 10)
+      frac_ns += (str[i] - '0') * scale;
+  }
+  if (i + 1 != str.size() || str[i] != 'Z') return -1;
+  std::tm tm{};
+  tm.tm_year = y - 1900;
+  tm.tm_mon = mo - 1;
+  tm.tm_mday = d;
+  tm.tm_hour = h;
+  tm.tm_min = mi;
+  tm.tm_sec = sec;
+  time_t t = timegm(&tm);
+  return int64_t{t} * 1'000'000'000 + frac_ns;
 }
 
 bool secret_equal(std::string_view a, std::string_view b) {

@@ -21,6 +21,10 @@ bool is_snapshot_id(std::string_view s);
 std::string now_rfc3339();
 // A time given as nanoseconds since the epoch, the same way.
 std::string rfc3339_from_ns(int64_t ns_since_epoch);
+// Nanoseconds since the epoch of a UTC RFC 3339 time ("…Z", optional fraction); -1 if malformed.
+int64_t ns_from_rfc3339(std::string_view s);
+// Nanoseconds since the epoch, now (wall clock).
+int64_t now_ns_since_epoch();
 
 // Constant-time equality for secrets (tokens, MACs).
 bool secret_equal(std::string_view a, std::string_view b);

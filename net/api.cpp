@@ -33,7 +33,8 @@ api::api(std::shared_ptr<actors::node_api> node, auth::key_registry& keys, std::
     : node_(std::move(node)), keys_(keys), metrics_(std::move(m)), opts_(std::move(opts)),
       proxy_(std::make_shared<port_proxy>(node_, port_proxy::options{opts_.urls, opts_.loopback_via_agent})),
       web_(std::make_shared<admin_web>(keys_, opts_.admin_web_dir.empty() ? default_admin_web_dir()
-                                                                         : opts_.admin_web_dir)) {
+                                                                         : opts_.admin_web_dir)),
+      e2b_(std::make_unique<e2b::gateway>(node_, keys_, proxy_, e2b::options{})) {
   add("GET", "/v1/info", &api::info, false);
   add("GET", "/metrics", &api::metrics_text, true);
   add("POST", "/v1/admin/keys", &api::mint_key, true);
@@ -43,6 +44,8 @@ api::api(std::shared_ptr<actors::node_api> node, auth::key_registry& keys, std::
   add("POST", "/v1/admin/actors/{aid}/{action}", &api::actor_action, true);
   add("GET", "/v1/admin/events", &api::actor_events, true);
   add("POST", "/v1/admin/nodes/{node}/{action}", &api::node_action, true);
+  add("GET", "/v1/images", &api::list_images, false);
+  add("DELETE", "/v1/images/{name*}", &api::delete_image, true);
   add("POST", "/v1/sandboxes", &api::create_sandbox, false);
   add("GET", "/v1/sandboxes", &api::list_sandboxes, false);
   add("GET", "/v1/sandboxes/{id}", &api::get_sandbox, false);
@@ -78,6 +81,9 @@ void api::add(std::string method, std::string pattern, handler h, bool admin_onl
 void api::dispatch(const exchange_ptr& ex) {
   // A sandbox port's host (<port>-<id>.<domain>, run<id>.<domain>) is the port proxy's, before
   // any API key check: there the sandbox id is the credential (API.md "Public URLs").
+  // E2B's traffic (its SDK's control plane and envd, docs/guides/e2b-compat.md) comes first:
+  // envd is addressed by headers or by the 49983-<id> host, which the proxy would take.
+  if (e2b_->handle(ex)) return;
   if (proxy_->handle(ex)) return;
   const auto& req = ex->request();
   if (req.path == "/healthz" && (req.method == "GET" || req.method == "HEAD")) {

@@ -7,6 +7,7 @@
 #include "actors/node_api.hpp"
 #include "net/admin_web.hpp"
 #include "net/auth/key_registry.hpp"
+#include "net/e2b/gateway.hpp"
 #include "net/http_types.hpp"
 #include "net/metrics.hpp"
 #include "net/port_proxy.hpp"
@@ -51,6 +52,9 @@ class api {
   void actor_action(const context& c);
   void actor_events(const context& c);
   void node_action(const context& c);
+  // images (api_images.cpp)
+  void list_images(const context& c);
+  void delete_image(const context& c);
 
   // sandboxes (api_sandboxes.cpp)
   void create_sandbox(const context& c);
@@ -102,6 +106,7 @@ class api {
   options opts_;
   std::shared_ptr<port_proxy> proxy_;
   std::shared_ptr<admin_web> web_;  // /admin/ pages and the console's session cookie
+  std::unique_ptr<e2b::gateway> e2b_;
   router router_;
   struct route_entry {
     handler h;

@@ -8,6 +8,7 @@
 
 #include "core/ids.hpp"
 #include "net/api.hpp"
+#include "net/file_stream.hpp"
 #include "net/send_window.hpp"
 #include "vmm/agent/client.hpp"
 
@@ -16,9 +17,6 @@ namespace warren::net {
 using json = nlohmann::json;
 
 namespace {
-
-constexpr size_t download_pause_bytes = 4 * 1024 * 1024;
-constexpr size_t download_resume_bytes = 1024 * 1024;
 
 // The `path` query parameter: required and absolute.
 expected<std::string> path_param(const http_request& r) {
@@ -42,32 +40,6 @@ json entry_json(const agent::file_info& f) {
           {"mode", octal_mode(f.mode)}, {"mtime", rfc3339_from_ns(f.mtime_ns)}};
 }
 
-// Moves the request body into the agent's file, one chunk at a time: the next chunk is read
-// from the client only when the previous one left for the agent.
-struct upload : std::enable_shared_from_this<upload> {
-  exchange_ptr ex;
-  std::shared_ptr<agent::file_writer> w;
-  std::unique_ptr<actors::stream_guard> busy;
-  std::atomic<bool> failed{false};
-
-  void next() {
-    auto self = shared_from_this();
-    ex->read_body_chunk([self](expected<std::string> chunk) {
-      if (self->failed) return;
-      if (!chunk) {
-        self->failed = true;
-        self->w->cancel();
-        return self->ex->respond(error_response(chunk.err()));
-      }
-      if (chunk->empty()) return self->w->finish();
-      self->w->write(std::move(*chunk), [self](status st) {
-        if (st) return self->next();
-        // the agent refused (ENOSPC, ...): on_done reports it
-      });
-    });
-  }
-};
-
 }  // namespace
 
 void api::put_file(const context& c) {
@@ -83,18 +55,10 @@ void api::put_file(const context& c) {
   }
   auto ex = c.ex;
   with_link(c, [ex, p = *path, opts](const actors::sandbox_link_ptr& link) {
-    auto up = std::make_shared<upload>();
-    up->ex = ex;
-    up->busy = std::make_unique<actors::stream_guard>(link->act);
-    up->w = link->agent->write_file(p, opts, [up, p, link](expected<uint64_t> n) {
-      up->busy.reset();
-      if (!n) {
-        up->failed = true;
-        return up->ex->respond(error_response(n.err()));
-      }
-      up->ex->respond(json_response(200, json{{"path", p}, {"size", *n}}.dump()));
+    receive_file(ex, link, p, opts, [ex, p](expected<uint64_t> n) {
+      if (!n) return ex->respond(error_response(n.err()));
+      ex->respond(json_response(200, json{{"path", p}, {"size", *n}}.dump()));
     });
-    up->next();
   });
 }
 
@@ -107,37 +71,7 @@ void api::get_file(const context& c) {
       if (!st) return ex->respond(error_response(st.err()));
       if (st->type == "dir")
         return ex->respond(error_response(make_error(errc::bad_request, p + " is a directory (use /ls)")));
-      // The response head goes out with the first chunk (or at the end of an empty file), so an
-      // open that fails — a dangling symlink, a loop, a path swapped since the stat — answers its
-      // error instead of an empty 200. Chunks then pace the agent.
-      auto busy = std::make_shared<actors::stream_guard>(link->act);
-      auto reader = std::make_shared<std::shared_ptr<agent::file_reader>>();
-      auto started = std::make_shared<bool>(false);
-      auto window = std::make_shared<send_window>(
-          download_pause_bytes, download_resume_bytes,
-          [reader] { if (*reader) (*reader)->pause_output(); },
-          [reader] { if (*reader) (*reader)->resume_output(); });
-      auto start = [ex, reader, started] {
-        if (*started) return;
-        *started = true;
-        ex->start_stream(200, "application/octet-stream", {}, [reader] { if (*reader) (*reader)->cancel(); });
-      };
-      agent::read_callbacks cb;
-      cb.on_data = [ex, window, start](std::string_view d) {
-        start();
-        ex->write(std::string(d), window->sent(d.size()));
-      };
-      cb.on_done = [ex, busy, reader, started, start](expected<uint64_t> n) mutable {
-        busy.reset();
-        if (!*started && !n) {
-          ex->respond(error_response(n.err()));
-        } else {
-          start();
-          ex->end();  // a read error after the head: the client sees a short body
-        }
-        reader->reset();
-      };
-      *reader = link->agent->read_file(p, std::move(cb));
+      send_file(ex, link, p, "application/octet-stream", {}, [](const error& e) { return error_response(e); });
     });
   });
 }

@@ -1082,10 +1082,16 @@ bool port_proxy::handle(const exchange_ptr& ex) {
     ex->respond(error_response(routed->err()));
     return true;
   }
-  auto t = std::move(**routed);
+  forward(ex, std::move(**routed));
+  return true;
+}
+
+void port_proxy::forward(const exchange_ptr& ex, port_target t) {
+  ex->set_route("(port proxy)");
+  ex->set_quiet();
   if (auto l = impl_->cached_link(t.sandbox_id)) {  // the common case: no callback to allocate
     impl_->serve(ex, std::move(t), std::move(l));
-    return true;
+    return;
   }
   auto self = impl_;
   auto id = t.sandbox_id;
@@ -1093,7 +1099,6 @@ bool port_proxy::handle(const exchange_ptr& ex) {
     if (!l) return ex->respond(error_response(l.err()));
     self->serve(ex, std::move(t), *l);
   });
-  return true;
 }
 
 }  // namespace warren::net

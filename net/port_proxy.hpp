@@ -63,6 +63,9 @@ class port_proxy {
 
   // Takes the exchange if its Host is a port host (then it is answered here) — else false.
   bool handle(const exchange_ptr& ex);
+  // Proxies the exchange to a sandbox port named some other way (E2B's E2b-Sandbox-Id and
+  // E2b-Sandbox-Port headers), exactly as if it came to that port's host.
+  void forward(const exchange_ptr& ex, port_target t);
   const public_urls& urls() const;
 
   struct impl;

@@ -6,7 +6,7 @@ set -euo pipefail
 
 BACKPORTS=/etc/apt/sources.list.d/warren-bookworm-backports.sources
 PKGS=(build-essential cmake ninja-build ccache pkg-config git
-      libcaf-dev libboost1.81-dev librocksdb-dev libspdlog-dev nlohmann-json3-dev libssl-dev
+      libcaf-dev libboost1.81-dev librocksdb-dev libspdlog-dev nlohmann-json3-dev libssl-dev zlib1g-dev
       libseccomp-dev libedit-dev
       debootstrap busybox-static bubblewrap nftables iproute2 xfsprogs util-linux procps
       curl openssl python3 python3-pytest python3-websockets

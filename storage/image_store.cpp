@@ -24,6 +24,7 @@
 #include <regex>
 #include <set>
 #include <sstream>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -37,6 +38,12 @@ namespace {
 
 constexpr const char* debian_mirror = "http://deb.debian.org/debian";
 constexpr const char* debian_packages = "bash,coreutils,python3,curl,ca-certificates,procps,iproute2";
+// E2B's `base` template as its users' code assumes it (docs/guides/e2b-compat.md): Debian with
+// bash, python3 + pip, git, curl and sudo, and the unprivileged `user` (uid 1000) that E2B runs
+// commands as by default, with passwordless sudo.
+constexpr const char* base_packages =
+    "bash,coreutils,python3,python3-pip,python3-venv,git,curl,sudo,ca-certificates,procps,iproute2,less,"
+    "findutils,grep,sed,tar,gzip,xz-utils,unzip,openssh-client";
 
 // posix_spawnp; stderr is inherited (progress), stdout captured when `out` is given.
 int run(const std::vector<std::string>& argv, std::string* out = nullptr) {
@@ -241,15 +248,61 @@ status build_busybox(const std::string& rootfs) {
   return ok();
 }
 
-status build_debian(const std::string& suite, const std::string& rootfs) {
+status build_debian(const std::string& suite, const std::string& rootfs, const char* packages = debian_packages) {
   if (!std::regex_match(suite, std::regex("[a-z]+"))) return make_error(errc::bad_request, "bad Debian suite " + suite);
   std::cerr << "image debian:" << suite << ": debootstrap from " << debian_mirror << " (a few minutes)\n";
-  int rc = run({"debootstrap", "--variant=minbase", std::string("--include=") + debian_packages, suite, rootfs,
+  int rc = run({"debootstrap", "--variant=minbase", std::string("--include=") + packages, suite, rootfs,
                 debian_mirror});
   if (rc != 0) return fail("debootstrap failed (exit " + std::to_string(rc) + ")");
   std::error_code ec;
   for (auto& e : fs::directory_iterator(rootfs + "/var/cache/apt/archives", ec))
     if (e.path().extension() == ".deb") fs::remove(e.path(), ec);
+  return ok();
+}
+
+// Appends a line to a file of the image (passwd, group, shadow, sudoers).
+status append_line(const std::string& path, const std::string& line, mode_t mode) {
+  std::ofstream f(path, std::ios::app);
+  if (!f) return fail("cannot write " + path);
+  f << line << "\n";
+  f.close();
+  chmod(path.c_str(), mode);
+  return ok();
+}
+
+// debian:bookworm plus E2B's user: `user` (1000:1000, /home/user, bash, in group sudo) with
+// passwordless sudo. Written as files, not by running useradd in the image: nothing of the
+// image is executed on the host.
+status build_base(const std::string& rootfs) {
+  if (auto st = build_debian("bookworm", rootfs, base_packages); !st) return st;
+  for (auto& [file, line, mode] : std::vector<std::tuple<std::string, std::string, mode_t>>{
+           {"/etc/passwd", "user:x:1000:1000::/home/user:/bin/bash", 0644},
+           {"/etc/group", "user:x:1000:", 0644},
+           {"/etc/shadow", "user:*:20000:0:99999:7:::", 0640},
+       })
+    if (auto st = append_line(rootfs + file, line, mode); !st) return st;
+  // sudo group membership: the group line already exists ("sudo:x:27:"); add user to it.
+  {
+    std::ifstream in(rootfs + "/etc/group");
+    std::stringstream out;
+    std::string l;
+    while (std::getline(in, l)) {
+      if (l.rfind("sudo:", 0) == 0) l += (l.back() == ':' ? "user" : ",user");
+      out << l << "\n";
+    }
+    in.close();
+    std::ofstream(rootfs + "/etc/group", std::ios::trunc) << out.str();
+  }
+  fs::create_directories(rootfs + "/etc/sudoers.d");
+  if (auto st = append_line(rootfs + "/etc/sudoers.d/user", "user ALL=(ALL:ALL) NOPASSWD: ALL", 0440); !st) return st;
+  std::error_code ec;
+  fs::create_directories(rootfs + "/home/user", ec);
+  for (auto& f : {".bashrc", ".profile", ".bash_logout"})
+    fs::copy_file(rootfs + "/etc/skel/" + f, rootfs + "/home/user/" + f, fs::copy_options::skip_existing, ec);
+  for (auto& p : fs::recursive_directory_iterator(rootfs + "/home/user", ec))
+    if (lchown(p.path().c_str(), 1000, 1000) != 0) return fail("chown " + p.path().string());
+  if (chown((rootfs + "/home/user").c_str(), 1000, 1000) != 0) return fail("chown /home/user");
+  chmod((rootfs + "/home/user").c_str(), 0755);
   return ok();
 }
 
@@ -402,16 +455,21 @@ status image_store::build(const std::string& ref, bool force) {
   auto r = image_ref::parse(ref);
   if (!r) return r.err();
   if (!force && rootfs_path(r->str())) return ok();
-  if ((r->name != "busybox" && r->name != "debian") || r->tag.empty())
-    return make_error(errc::bad_request, "no recipe for " + r->str() + " (debian:<suite>, busybox:latest)");
+  bool base = r->name == "base" && r->tag == "latest";
+  if ((r->name != "busybox" && r->name != "debian" && !base) || r->tag.empty())
+    return make_error(errc::bad_request,
+                      "no recipe for " + r->str() + " (debian:<suite>, busybox:latest, base:latest)");
   auto staging = make_staging("build");
   if (!staging) return staging.err();
   std::string rootfs = *staging + "/rootfs";
   std::cerr << "image " << r->str() << ": building in " << *staging << "\n";
-  status st = r->name == "busybox" ? build_busybox(rootfs) : build_debian(r->tag, rootfs);
+  status st = base ? build_base(rootfs) : r->name == "busybox" ? build_busybox(rootfs) : build_debian(r->tag, rootfs);
   if (st)
     st = publish(*r, *staging,
-                 {r->name == "busybox" ? "busybox-static" : std::string("debootstrap ") + debian_mirror, "", {}});
+                 {r->name == "busybox" ? "busybox-static"
+                  : base               ? std::string("debootstrap ") + debian_mirror + " + E2B user"
+                                       : std::string("debootstrap ") + debian_mirror,
+                  "", {}});
   std::error_code ec;
   if (!st) fs::remove_all(*staging, ec);
   return st;

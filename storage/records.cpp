@@ -44,6 +44,7 @@ std::string encode(const sandbox_record& r) {
             {"auto_resume", r.auto_resume},
             {"on_idle", r.on_idle},
             {"hibernated_at", r.hibernated_at},
+            {"end_at", r.end_at},
             {"mask_request_host", r.mask_request_host},
             {"metadata", r.metadata},
             {"created_at", r.created_at},
@@ -80,6 +81,7 @@ expected<sandbox_record> decode(std::string_view bytes) {
     r.auto_resume = j.at("auto_resume").get<bool>();
     r.on_idle = j.value("on_idle", std::string("destroy"));  // absent before hibernate existed
     r.hibernated_at = j.value("hibernated_at", std::string());
+    r.end_at = j.value("end_at", std::string());
     r.mask_request_host = j.at("mask_request_host");
     r.metadata = j.at("metadata");
     r.created_at = j.at("created_at").get<std::string>();

@@ -43,6 +43,7 @@ struct sandbox_record {
   bool auto_resume = true;
   std::string on_idle = "destroy";  // what sandbox_timeout does: destroy | hibernate
   std::string hibernated_at;        // RFC 3339 while state is "hibernated", else empty
+  std::string end_at;               // RFC 3339 end of its lifetime (E2B's timeout), "" = none
   nlohmann::json mask_request_host;  // null or string
   nlohmann::json metadata = nlohmann::json::object();
   std::string created_at;  // RFC 3339

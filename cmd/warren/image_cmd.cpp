@@ -14,7 +14,7 @@ namespace {
 
 const char* usage =
     "usage: warren image <build|import|ls|rm> [options]\n"
-    "  build NAME:TAG [--force]          build debian:bookworm (debootstrap) or busybox:latest\n"
+    "  build NAME:TAG [--force]          build debian:bookworm (debootstrap), busybox:latest or base:latest (E2B)\n"
     "  import SOURCE --tag NAME:TAG      import a rootfs .tar, docker-save .tar or OCI layout dir\n"
     "  ls [--json]                       list images\n"
     "  rm NAME:TAG                       remove an image (and the layer blobs no other image uses)\n"

@@ -1,6 +1,6 @@
 """The web admin console at /admin/ (docs/guides/operations-console.md) in headless Chromium
 (Debian's /usr/bin/chromium driven by npm's playwright-core from tests/e2e/admin_console.mjs, the
-same node_modules cache as test_dev_server_browser.py): log in (a tenant key is refused), watch a
+node_modules of tests/e2e/package.json cached by warren_harness.npm_modules): log in (a tenant key is refused), watch a
 sandbox created through the API appear live, open its terminal and run a command, destroy it and
 see it vanish, log out. Plus, without a browser: caching headers, the session cookie's refusals,
 CSRF and Origin checks. WARREN_DOCS_SCREENSHOTS=1 writes the screenshots into
@@ -13,10 +13,11 @@ import tempfile
 
 import pytest
 
-from test_dev_server_browser import CHROMIUM, E2E, npm_modules, tool
-from warren_harness import BIN_DIR, assert_error, cleanup_sandboxes, Daemon, shared_images
+from warren_harness import BIN_DIR, assert_error, cleanup_sandboxes, Daemon, npm_modules, shared_images, tool
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+E2E = os.path.realpath(os.path.join(HERE, "..", "e2e"))  # package.json with playwright-core
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 DOCS_SHOTS = os.path.realpath(os.path.join(HERE, "..", "..", "docs", "guides", "operations-console"))
 WEB = os.path.realpath(os.path.join(BIN_DIR, "..", "share", "warren", "admin"))
 
@@ -141,7 +142,7 @@ def test_revoking_the_key_ends_its_sessions(d):
 
 def test_console_in_headless_chromium(d, tenant_key):
     need_xterm()
-    node_modules = npm_modules()
+    node_modules = npm_modules(E2E)
     shots = DOCS_SHOTS if os.environ.get("WARREN_DOCS_SCREENSHOTS") == "1" else tempfile.mkdtemp(prefix="warren-shots-")
     os.makedirs(shots, exist_ok=True)
     env = dict(os.environ, BASE="http://127.0.0.1:%d" % d.port, ADMIN_KEY=d.admin_key, TENANT_KEY=tenant_key,

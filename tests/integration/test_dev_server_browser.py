@@ -44,7 +44,7 @@ import http.client
 
 import pytest
 
-from warren_harness import (BIN_DIR, create_sandbox, destroy_sandbox, exec_, module_daemon)
+from warren_harness import (BIN_DIR, create_sandbox, destroy_sandbox, exec_, module_daemon, npm_modules, tool)
 
 IMAGE = "debian:bookworm"
 VITE_PORT = 5173
@@ -54,47 +54,6 @@ APP = os.path.join(E2E, "vite-app")
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 BEFORE = "hello from the sandbox v1"
 AFTER = "hot-updated inside the sandbox v2"
-NETWORK_ERRORS = re.compile(r"ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEDOUT|ECONNRESET|ENETUNREACH|EHOSTUNREACH|"
-                            r"network request|request to https?://\S+ failed|socket hang up", re.I)
-
-
-def tool(name):
-    path = shutil.which(name)
-    if not path:
-        pytest.fail("`%s` is not installed (scripts/install-deps.sh installs it)" % name)
-    return path
-
-
-def npm_modules():
-    """node_modules for tests/e2e/package-lock.json, installed on the host once, cached by hash."""
-    npm = tool("npm")
-    files = [os.path.join(E2E, f) for f in ("package.json", "package-lock.json")]
-    key = hashlib.sha256(b"".join(open(f, "rb").read() for f in files)).hexdigest()[:16]
-    root = os.path.realpath(os.environ.get("WARREN_E2E_CACHE") or os.path.join(BIN_DIR, "..", "e2e-cache"))
-    d = os.path.join(root, key)
-    os.makedirs(root, exist_ok=True)
-    with open(os.path.join(root, ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        if os.path.exists(os.path.join(d, ".complete")):
-            return os.path.join(d, "node_modules")
-        shutil.rmtree(d, ignore_errors=True)
-        os.makedirs(d)
-        for f in files:
-            shutil.copy(f, d)
-        env = dict(os.environ, npm_config_cache=os.path.join(root, "npm-cache"), npm_config_update_notifier="false",
-                   npm_config_fund="false", npm_config_audit="false")
-        # `npm install` on a copy of the committed lock (not `npm ci`: some npm 11 builds write locks
-        # without other platforms' optional packages, and then refuse them in `npm ci`).
-        r = subprocess.run([npm, "install", "--ignore-scripts", "--no-audit", "--no-fund"], cwd=d, env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600)
-        out = r.stdout.decode(errors="replace")
-        if r.returncode != 0:
-            shutil.rmtree(d, ignore_errors=True)
-            if NETWORK_ERRORS.search(out):
-                pytest.skip("npm packages cannot be fetched (npm registry unreachable):\n" + out[-2000:])
-            pytest.fail("npm ci failed:\n" + out[-4000:])
-        open(os.path.join(d, ".complete"), "w").close()
-    return os.path.join(d, "node_modules")
 
 
 def node_with_libraries():
@@ -204,7 +163,7 @@ class Driver:
 def test_vite_dev_server_renders_and_hot_updates_in_chromium(d, tmp_path):
     if not os.access(CHROMIUM, os.X_OK):
         pytest.fail("%s is missing (Debian's chromium; scripts/install-deps.sh installs it)" % CHROMIUM)
-    node_modules = npm_modules()
+    node_modules = npm_modules(E2E)
     tar_path = os.path.join(str(tmp_path), "bundle.tar")
     build_bundle(tar_path, node_modules)
 

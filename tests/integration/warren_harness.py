@@ -11,6 +11,8 @@ import subprocess
 import tempfile
 import time
 import fcntl
+import hashlib
+import shutil
 
 BIN_DIR = os.environ.get("WARREN_BIN_DIR") or os.path.join(
     os.path.dirname(__file__), "..", "..", "build", "bin")
@@ -271,3 +273,49 @@ def module_daemon(images, default_image):
     yield dm
     cleanup_sandboxes(dm)
     dm.close()
+
+
+NETWORK_ERRORS = re.compile(r"ENOTFOUND|EAI_AGAIN|ECONNREFUSED|ETIMEDOUT|ECONNRESET|ENETUNREACH|EHOSTUNREACH|"
+                            r"network request|request to https?://\S+ failed|socket hang up", re.I)
+
+
+def tool(name):
+    import pytest  # only here: benchmarks import this module without pytest
+    path = shutil.which(name)
+    if not path:
+        pytest.fail("`%s` is not installed (scripts/install-deps.sh installs it)" % name)
+    return path
+
+
+def npm_modules(pkg_dir):
+    """node_modules for `pkg_dir`'s package.json + package-lock.json, installed on the host once,
+    cached by hash under the build tree (a file lock serialises parallel runs)."""
+    import pytest
+    npm = tool("npm")
+    files = [os.path.join(pkg_dir, f) for f in ("package.json", "package-lock.json")]
+    key = hashlib.sha256(b"".join(open(f, "rb").read() for f in files)).hexdigest()[:16]
+    root = os.path.realpath(os.environ.get("WARREN_E2E_CACHE") or os.path.join(BIN_DIR, "..", "e2e-cache"))
+    d = os.path.join(root, key)
+    os.makedirs(root, exist_ok=True)
+    with open(os.path.join(root, ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if os.path.exists(os.path.join(d, ".complete")):
+            return os.path.join(d, "node_modules")
+        shutil.rmtree(d, ignore_errors=True)
+        os.makedirs(d)
+        for f in files:
+            shutil.copy(f, d)
+        env = dict(os.environ, npm_config_cache=os.path.join(root, "npm-cache"), npm_config_update_notifier="false",
+                   npm_config_fund="false", npm_config_audit="false")
+        # `npm install` on a copy of the committed lock (not `npm ci`: some npm 11 builds write locks
+        # without other platforms' optional packages, and then refuse them in `npm ci`).
+        r = subprocess.run([npm, "install", "--ignore-scripts", "--no-audit", "--no-fund"], cwd=d, env=env,
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=600)
+        out = r.stdout.decode(errors="replace")
+        if r.returncode != 0:
+            shutil.rmtree(d, ignore_errors=True)
+            if NETWORK_ERRORS.search(out):
+                pytest.skip("npm packages cannot be fetched (npm registry unreachable):\n" + out[-2000:])
+            pytest.fail("npm ci failed:\n" + out[-4000:])
+        open(os.path.join(d, ".complete"), "w").close()
+    return os.path.join(d, "node_modules")

@@ -555,20 +555,26 @@ std::shared_ptr<file_writer> client::write_file(std::string path, write_options 
   st->write_done = std::move(on_done);
   auto r = path_req(std::move(path));
   r.mode = opts.mode;
+  r.user = std::move(opts.user);
+  r.set_meta = std::move(opts.meta);
   open(st, msg::file_write, proto::encode(r));
   return make_handle<file_writer>(st);
 }
 
-void client::stat(std::string path, std::function<void(expected<file_info>)> done) {
+void client::stat(std::string path, std::function<void(expected<file_info>)> done, bool with_meta) {
   auto st = impl_->new_stream(kind::stat);
   st->stat_done = std::move(done);
-  open(st, msg::stat, proto::encode(path_req(std::move(path))));
+  auto r = path_req(std::move(path));
+  r.meta = with_meta;
+  open(st, msg::stat, proto::encode(r));
 }
 
-void client::list(std::string path, std::function<void(expected<std::vector<file_info>>)> done) {
+void client::list(std::string path, std::function<void(expected<std::vector<file_info>>)> done, bool with_meta) {
   auto st = impl_->new_stream(kind::list);
   st->list_done = std::move(done);
-  open(st, msg::list, proto::encode(path_req(std::move(path))));
+  auto r = path_req(std::move(path));
+  r.meta = with_meta;
+  open(st, msg::list, proto::encode(r));
 }
 
 void client::remove(std::string path, bool recursive, std::function<void(status)> done) {
@@ -579,12 +585,25 @@ void client::remove(std::string path, bool recursive, std::function<void(status)
   open(st, msg::remove, proto::encode(r));
 }
 
-void client::mkdir(std::string path, std::optional<uint32_t> mode, std::function<void(status)> done) {
+void client::mkdir(std::string path, std::optional<uint32_t> mode, std::function<void(status)> done,
+                   std::string user) {
   auto st = impl_->new_stream(kind::mkdir);
   st->status_done = std::move(done);
   auto r = path_req(std::move(path));
   r.mode = mode;
+  r.user = std::move(user);
   open(st, msg::mkdir, proto::encode(r));
+}
+
+void client::rename(std::string from, std::string to, std::string user,
+                    std::function<void(expected<file_info>)> done) {
+  auto st = impl_->new_stream(kind::stat);  // answered like stat: the new path's file_info
+  st->stat_done = std::move(done);
+  auto r = path_req(std::move(from));
+  r.to = std::move(to);
+  r.user = std::move(user);
+  r.meta = true;
+  open(st, msg::rename, proto::encode(r));
 }
 
 std::shared_ptr<watcher> client::watch(std::string path, bool recursive, watch_callbacks cb) {

@@ -19,6 +19,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -130,6 +131,9 @@ class port_stream : public stream_handle {
 
 struct write_options {
   std::optional<uint32_t> mode;  // permission bits; default 0644 (umask applies only then)
+  std::string user;  // the file and the parents it creates are owned by this sandbox user ("" = root)
+  // Replace the file's metadata (user.e2b.* xattrs) with these; nullopt leaves it alone.
+  std::optional<std::map<std::string, std::string>> meta;
 };
 
 class client {
@@ -148,10 +152,15 @@ class client {
   std::shared_ptr<file_reader> read_file(std::string path, read_callbacks cb);
   std::shared_ptr<file_writer> write_file(std::string path, write_options opts,
                                           std::function<void(expected<uint64_t>)> on_done);
-  void stat(std::string path, std::function<void(expected<file_info>)> done);
-  void list(std::string path, std::function<void(expected<std::vector<file_info>>)> done);
+  // with_meta: also each file's metadata (file_info::meta).
+  void stat(std::string path, std::function<void(expected<file_info>)> done, bool with_meta = false);
+  void list(std::string path, std::function<void(expected<std::vector<file_info>>)> done, bool with_meta = false);
   void remove(std::string path, bool recursive, std::function<void(status)> done);
-  void mkdir(std::string path, std::optional<uint32_t> mode, std::function<void(status)> done);
+  void mkdir(std::string path, std::optional<uint32_t> mode, std::function<void(status)> done,
+             std::string user = {});  // created directories owned by this sandbox user
+  // rename(2) inside the sandbox root (missing parents of `to` created, owned by `user`); the
+  // file_info of the new path.
+  void rename(std::string from, std::string to, std::string user, std::function<void(expected<file_info>)> done);
   std::shared_ptr<watcher> watch(std::string path, bool recursive, watch_callbacks cb);
 
   std::shared_ptr<port_stream> connect_port(uint16_t port, port_callbacks cb);

@@ -9,6 +9,7 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <grp.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -21,6 +22,7 @@
 #include "vmm/agent/inbound.hpp"
 #include "vmm/agent/pty.hpp"
 #include "vmm/agent/server.hpp"
+#include "vmm/agent/users.hpp"
 
 extern char** environ;
 
@@ -34,7 +36,7 @@ constexpr auto exit_grace = std::chrono::milliseconds(100);
 
 // What the child reports through its CLOEXEC pipe when it cannot exec.
 struct child_failure {
-  int stage;  // 1 = chdir, 2 = exec
+  int stage;  // 1 = chdir, 2 = exec, 3 = become the user
   int err;
 };
 
@@ -81,7 +83,7 @@ void set_nonblock(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
 
 // In the child between fork and exec: only async-signal-safe calls from here on would be the
 // textbook rule; the agent is single-threaded, so the allocator is in a sane state as well.
-[[noreturn]] void run_child(int in, int out, int err, bool pty, const std::string& cwd,
+[[noreturn]] void run_child(int in, int out, int err, bool pty, const std::string& cwd, const user_entry* user,
                             std::vector<char*>& argv, std::vector<char*>& envp, int report) {
   sigset_t all;
   sigemptyset(&all);
@@ -93,6 +95,13 @@ void set_nonblock(int fd) { fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
   dup2(err, 2);
   if (pty) ioctl(0, TIOCSCTTY, 0);  // controlling terminal → job control, ^C, SIGWINCH
   child_failure f{};
+  // As the user: its groups, then its gid, then its uid (after which none can be changed back).
+  if (user && (setgroups(user->groups.size(), user->groups.data()) != 0 || setgid(user->gid) != 0 ||
+               setuid(user->uid) != 0)) {
+    f = {3, errno};
+    (void)!write(report, &f, sizeof f);
+    _exit(127);
+  }
   if (!cwd.empty() && chdir(cwd.c_str()) != 0) {
     f = {1, errno};
     (void)!write(report, &f, sizeof f);
@@ -114,10 +123,19 @@ class exec_stream final : public stream {
   ~exec_stream() override { release(); }
 
   // Returns false after having answered with an error.
-  bool spawn(const proto::exec_request& req) {
+  bool spawn(const proto::exec_request& req, const std::optional<user_entry>& user) {
     std::vector<std::string> args = req.argv;
     if (!req.command.empty()) args = {"/bin/sh", "-c", req.command};
-    auto env = merged_env(req.env);
+    std::map<std::string, std::string> extra;
+    std::string cwd = req.cwd;
+    if (user) {  // a login-like environment of that user; the request's env still wins
+      extra = {{"HOME", user->home}, {"USER", user->name}, {"LOGNAME", user->name}};
+      if (!user->shell.empty()) extra["SHELL"] = user->shell;
+      struct stat st{};
+      if (cwd.empty() && ::stat(user->home.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) cwd = user->home;
+    }
+    for (auto& [k, v] : req.env) extra[k] = v;
+    auto env = merged_env(extra);
     auto argv = c_strings(args);
     auto envp = c_strings(env);
 
@@ -143,7 +161,7 @@ class exec_stream final : public stream {
 
     started_ = clock::now();
     pid_ = fork();
-    if (pid_ == 0) run_child(child_in, child_out, child_err, pty_, req.cwd, argv, envp, report[1]);
+    if (pid_ == 0) run_child(child_in, child_out, child_err, pty_, cwd, user ? &*user : nullptr, argv, envp, report[1]);
     int fork_errno = errno;
     ::close(report[1]);
     ::close(child_in);  // on a pty all three are the one slave fd
@@ -164,8 +182,9 @@ class exec_stream final : public stream {
     if (n == static_cast<ssize_t>(sizeof f)) {
       waitpid(pid_, nullptr, 0);
       pid_ = -1;
-      if (f.stage == 1)
-        return fail("bad_request", "cannot chdir to " + req.cwd + ": " + std::strerror(f.err));
+      if (f.stage == 1) return fail("bad_request", "cannot chdir to " + cwd + ": " + std::strerror(f.err));
+      if (f.stage == 3)
+        return fail("forbidden", "cannot become user " + req.user + ": " + std::strerror(f.err));
       if (f.err == ENOENT) return fail("not_found", "no such executable: " + args[0]);
       return fail("bad_request", "cannot execute " + args[0] + ": " + std::strerror(f.err));
     }
@@ -428,8 +447,13 @@ std::shared_ptr<stream> start_exec(connection& c, uint32_t id, std::string_view 
     c.fail(id, "bad_request", "pty cols and rows must be positive");
     return nullptr;
   }
+  std::optional<user_entry> user;
+  if (!req.user.empty() && !(user = lookup_user(c.ctx().root_fd, req.user))) {
+    c.fail(id, "bad_request", "no user " + req.user + " in the sandbox's /etc/passwd");
+    return nullptr;
+  }
   auto s = std::make_shared<exec_stream>(c, id, req);
-  if (!s->spawn(req)) return nullptr;
+  if (!s->spawn(req, user)) return nullptr;
   s->start(req);
   return s;
 }

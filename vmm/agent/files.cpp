@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +14,7 @@
 #include "vmm/agent/inbound.hpp"
 #include "vmm/agent/rooted.hpp"
 #include "vmm/agent/server.hpp"
+#include "vmm/agent/users.hpp"
 
 namespace warren::agent {
 
@@ -33,8 +35,14 @@ const char* type_name(mode_t m) {
   return "other";
 }
 
-proto::file_info info_of(const struct stat& st, std::string name, std::string path) {
+proto::file_info info_of(const struct stat& st, std::string name, std::string path, const id_names* ids = nullptr) {
   proto::file_info fi;
+  fi.uid = st.st_uid;
+  fi.gid = st.st_gid;
+  if (ids) {
+    if (auto u = ids->users.find(st.st_uid); u != ids->users.end()) fi.owner = u->second;
+    if (auto g = ids->groups.find(st.st_gid); g != ids->groups.end()) fi.group = g->second;
+  }
   fi.name = std::move(name);
   fi.path = std::move(path);
   fi.type = type_name(st.st_mode);
@@ -42,6 +50,51 @@ proto::file_info info_of(const struct stat& st, std::string name, std::string pa
   fi.mode = st.st_mode & 07777;
   fi.mtime_ns = int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec;
   return fi;
+}
+
+// The owner `req.user` names (nullopt = keep root). Answers the error itself and returns false.
+bool owner_of(connection& c, uint32_t id, const proto::file_request& req, std::optional<user_entry>& out) {
+  if (req.user.empty()) return true;
+  out = lookup_user(c.ctx().root_fd, req.user);
+  if (!out) c.fail(id, "bad_request", "no user " + req.user + " in the sandbox's /etc/passwd");
+  return bool(out);
+}
+
+constexpr std::string_view meta_prefix = "user.e2b.";
+
+// The user.e2b.* extended attributes of an open file (any fd, O_PATH included: read through
+// /proc/self/fd, which names that very file, never a path resolved again). Symlinks have none.
+std::map<std::string, std::string> read_meta(int fd) {
+  std::map<std::string, std::string> out;
+  std::string proc = "/proc/self/fd/" + std::to_string(fd);
+  char names[8192];
+  ssize_t n = listxattr(proc.c_str(), names, sizeof names);
+  for (ssize_t i = 0; i > -1 && i < n;) {
+    std::string name(names + i);
+    i += static_cast<ssize_t>(name.size()) + 1;
+    if (name.compare(0, meta_prefix.size(), meta_prefix) != 0) continue;
+    char value[4096];
+    ssize_t v = getxattr(proc.c_str(), name.c_str(), value, sizeof value);
+    if (v >= 0) out[name.substr(meta_prefix.size())] = std::string(value, static_cast<size_t>(v));
+  }
+  return out;
+}
+
+// Replaces the file's user.e2b.* attributes with `meta`. 0 or an errno.
+int write_meta(int fd, const std::map<std::string, std::string>& meta) {
+  char names[8192];
+  ssize_t n = flistxattr(fd, names, sizeof names);
+  for (ssize_t i = 0; i > -1 && i < n;) {
+    std::string name(names + i);
+    i += static_cast<ssize_t>(name.size()) + 1;
+    if (name.compare(0, meta_prefix.size(), meta_prefix) == 0) fremovexattr(fd, name.c_str());
+  }
+  for (auto& [k, v] : meta) {
+    if (k.empty() || k.size() > 200 || k.find('\0') != std::string::npos) return EINVAL;
+    std::string name = std::string(meta_prefix) + k;
+    if (fsetxattr(fd, name.c_str(), v.data(), v.size(), 0) != 0) return errno;
+  }
+  return 0;
 }
 
 std::string normal(const split_path& sp) {
@@ -179,8 +232,12 @@ std::shared_ptr<stream> start_write(connection& c, uint32_t id, const proto::fil
     fail_errno(c, id, EISDIR, path);
     return nullptr;
   }
+  std::optional<user_entry> owner;
+  if (!owner_of(c, id, req, owner)) return nullptr;
   std::string failed_at;
-  if (int r = mkdir_all(c.ctx().root_fd, sp.parts, sp.parts.size() - 1, 0755, failed_at); r < 0) {
+  if (int r = mkdir_all(c.ctx().root_fd, sp.parts, sp.parts.size() - 1, 0755, failed_at,
+                        owner ? owner->uid : uid_t(-1), owner ? owner->gid : gid_t(-1));
+      r < 0) {
     fail_errno(c, id, -r, failed_at);
     return nullptr;
   }
@@ -190,17 +247,34 @@ std::shared_ptr<stream> start_write(connection& c, uint32_t id, const proto::fil
     fail_errno(c, id, -fd, path);
     return nullptr;
   }
+  if (owner && fchown(fd, owner->uid, owner->gid) != 0) {
+    int err = errno;
+    ::close(fd);
+    fail_errno(c, id, err, path);
+    return nullptr;
+  }
+  if (req.set_meta) {
+    if (int err = write_meta(fd, *req.set_meta)) {
+      ::close(fd);
+      if (err == EINVAL) c.fail(id, "bad_request", "bad metadata key");
+      else if (err == ENOTSUP) c.fail(id, "bad_request", "the filesystem of " + path + " keeps no metadata (xattrs)");
+      else fail_errno(c, id, err, path);
+      return nullptr;
+    }
+  }
   auto s = std::make_shared<write_stream>(c, id, fd, path, req.mode);
   s->start();
   return s;
 }
 
-void do_stat(connection& c, uint32_t id, const split_path& sp, const std::string& path) {
+void do_stat(connection& c, uint32_t id, const split_path& sp, const std::string& path, bool meta) {
   int fd = open_in_root(c.ctx().root_fd, path, O_PATH | O_NOFOLLOW);
   if (fd < 0) return fail_errno(c, id, -fd, path);
   struct stat st{};
   fstat(fd, &st);
-  auto fi = info_of(st, sp.parts.empty() ? "/" : sp.name(), path);
+  auto ids = id_names::load(c.ctx().root_fd);
+  auto fi = info_of(st, sp.parts.empty() ? "/" : sp.name(), path, &ids);
+  if (meta && !S_ISLNK(st.st_mode)) fi.meta = read_meta(fd);
   if (S_ISLNK(st.st_mode)) {
     char buf[PATH_MAX];
     ssize_t n = readlinkat(fd, "", buf, sizeof buf);
@@ -210,7 +284,7 @@ void do_stat(connection& c, uint32_t id, const split_path& sp, const std::string
   c.finish(id, msg::result, proto::encode(fi));
 }
 
-void do_list(connection& c, uint32_t id, const std::string& path) {
+void do_list(connection& c, uint32_t id, const std::string& path, bool meta) {
   int fd = open_in_root(c.ctx().root_fd, path, O_RDONLY | O_DIRECTORY);
   if (fd < 0) return fail_errno(c, id, -fd, path);
   DIR* d = fdopendir(fd);
@@ -220,12 +294,20 @@ void do_list(connection& c, uint32_t id, const std::string& path) {
   }
   std::vector<proto::file_info> all;
   std::string base = path == "/" ? "" : path;
+  auto ids = id_names::load(c.ctx().root_fd);
   while (dirent* e = readdir(d)) {
     std::string name = e->d_name;
     if (name == "." || name == "..") continue;
     struct stat st{};
     if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;  // raced away
-    all.push_back(info_of(st, name, base + "/" + name));
+    all.push_back(info_of(st, name, base + "/" + name, &ids));
+    if (meta && !S_ISLNK(st.st_mode)) {
+      int f = openat(dirfd(d), e->d_name, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+      if (f >= 0) {
+        all.back().meta = read_meta(f);
+        ::close(f);
+      }
+    }
   }
   closedir(d);
   std::sort(all.begin(), all.end(), [](auto& a, auto& b) { return a.name < b.name; });
@@ -281,12 +363,58 @@ void do_remove(connection& c, uint32_t id, const proto::file_request& req, const
 }
 
 void do_mkdir(connection& c, uint32_t id, const proto::file_request& req, const split_path& sp) {
+  std::optional<user_entry> owner;
+  if (!owner_of(c, id, req, owner)) return;
   std::string failed_at;
   mode_t mode = req.mode ? (*req.mode & 07777) : 0755;
-  int r = mkdir_all(c.ctx().root_fd, sp.parts, sp.parts.size(), mode, failed_at);
+  int r = mkdir_all(c.ctx().root_fd, sp.parts, sp.parts.size(), mode, failed_at, owner ? owner->uid : uid_t(-1),
+                    owner ? owner->gid : gid_t(-1));
   if (r == -ENOTDIR) return c.fail(id, "conflict", failed_at + " exists and is not a directory");
   if (r < 0) return fail_errno(c, id, -r, failed_at);
   c.finish(id, msg::result, proto::encode(proto::file_result{}));
+}
+
+// rename(2) inside the root: both parents resolved confined, the new one created if missing
+// (owned by req.user); the reply is the file_info of the new path.
+void do_rename(connection& c, uint32_t id, const proto::file_request& req, const split_path& sp,
+               const std::string& path) {
+  split_path to;
+  std::string code, why;
+  if (!split(req.to, to, code, why)) return c.fail(id, code, "\"to\": " + why);
+  if (sp.parts.empty() || to.parts.empty()) return c.fail(id, "bad_request", "cannot rename /");
+  std::optional<user_entry> owner;
+  if (!owner_of(c, id, req, owner)) return;
+  std::string failed_at, to_path = normal(to);
+  if (int r = mkdir_all(c.ctx().root_fd, to.parts, to.parts.size() - 1, 0755, failed_at,
+                        owner ? owner->uid : uid_t(-1), owner ? owner->gid : gid_t(-1));
+      r < 0)
+    return fail_errno(c, id, -r, failed_at);
+  int from_fd = open_in_root(c.ctx().root_fd, sp.parent(), O_PATH | O_DIRECTORY);
+  if (from_fd < 0) return fail_errno(c, id, -from_fd, path);
+  int to_fd = open_in_root(c.ctx().root_fd, to.parent(), O_PATH | O_DIRECTORY);
+  if (to_fd < 0) {
+    ::close(from_fd);
+    return fail_errno(c, id, -to_fd, to_path);
+  }
+  int r = renameat(from_fd, sp.name().c_str(), to_fd, to.name().c_str()) == 0 ? 0 : errno;
+  struct stat st{};
+  if (r == 0 && fstatat(to_fd, to.name().c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) r = errno;
+  std::map<std::string, std::string> meta;
+  if (r == 0 && req.meta && !S_ISLNK(st.st_mode)) {
+    int f = openat(to_fd, to.name().c_str(), O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (f >= 0) {
+      meta = read_meta(f);
+      ::close(f);
+    }
+  }
+  ::close(from_fd);
+  ::close(to_fd);
+  if (r == ENOENT) return fail_errno(c, id, r, path);
+  if (r != 0) return fail_errno(c, id, r, to_path);
+  auto ids = id_names::load(c.ctx().root_fd);
+  auto fi = info_of(st, to.name(), to_path, &ids);
+  fi.meta = std::move(meta);
+  c.finish(id, msg::result, proto::encode(fi));
 }
 
 }  // namespace
@@ -308,10 +436,11 @@ std::shared_ptr<stream> start_file_op(connection& c, uint32_t id, msg type,
   switch (type) {
     case msg::file_read: return start_read(c, id, req, path);
     case msg::file_write: return start_write(c, id, req, sp, path);
-    case msg::stat: do_stat(c, id, sp, path); break;
-    case msg::list: do_list(c, id, path); break;
+    case msg::stat: do_stat(c, id, sp, path, req.meta); break;
+    case msg::list: do_list(c, id, path, req.meta); break;
     case msg::remove: do_remove(c, id, req, sp, path); break;
     case msg::mkdir: do_mkdir(c, id, req, sp); break;
+    case msg::rename: do_rename(c, id, req, sp, path); break;
     default: c.fail(id, "bad_request", "not a file operation");
   }
   return nullptr;

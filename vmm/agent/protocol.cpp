@@ -9,7 +9,7 @@ namespace warren::agent::proto {
 using json = nlohmann::json;
 
 bool is_known(uint8_t t) {
-  return (t >= 1 && t <= 3) || (t >= 10 && t <= 18) || (t >= 30 && t <= 43);
+  return (t >= 1 && t <= 3) || (t >= 10 && t <= 19) || (t >= 30 && t <= 43);
 }
 
 std::string_view name(msg m) {
@@ -26,6 +26,7 @@ std::string_view name(msg m) {
     case msg::mkdir: return "mkdir";
     case msg::watch: return "watch";
     case msg::port_connect: return "port_connect";
+    case msg::rename: return "rename";
     case msg::opened: return "opened";
     case msg::data: return "data";
     case msg::eof: return "eof";
@@ -149,8 +150,11 @@ std::string cbor(const json& j) {
 
 json info_json(const file_info& v) {
   json j = {{"name", v.name}, {"path", v.path}, {"type", v.type}, {"size", v.size},
-            {"mode", v.mode}, {"mtime_ns", v.mtime_ns}};
+            {"mode", v.mode}, {"mtime_ns", v.mtime_ns}, {"uid", v.uid}, {"gid", v.gid}};
   if (!v.target.empty()) j["target"] = v.target;
+  if (!v.owner.empty()) j["owner"] = v.owner;
+  if (!v.meta.empty()) j["meta"] = v.meta;
+  if (!v.group.empty()) j["group"] = v.group;
   return j;
 }
 
@@ -162,6 +166,11 @@ void info_fill(const json& j, file_info& v) {
   opt(j, "mode", v.mode);
   opt(j, "mtime_ns", v.mtime_ns);
   opt(j, "target", v.target);
+  opt(j, "uid", v.uid);
+  opt(j, "gid", v.gid);
+  opt(j, "owner", v.owner);
+  opt(j, "group", v.group);
+  opt(j, "meta", v.meta);
 }
 
 }  // namespace
@@ -184,6 +193,7 @@ std::string encode(const exec_request& v) {
   if (!v.env.empty()) j["env"] = v.env;
   if (!v.cwd.empty()) j["cwd"] = v.cwd;
   if (v.timeout_ms) j["timeout_ms"] = v.timeout_ms;
+  if (!v.user.empty()) j["user"] = v.user;
   return cbor(j);
 }
 bool decode(std::string_view p, exec_request& out, std::string& why) {
@@ -197,6 +207,7 @@ bool decode(std::string_view p, exec_request& out, std::string& why) {
     opt(j, "rows", v.rows);
     opt(j, "timeout_ms", v.timeout_ms);
     opt(j, "window", v.window);
+    opt(j, "user", v.user);
   });
 }
 
@@ -252,6 +263,10 @@ bool decode(std::string_view p, resize_request& out, std::string& why) {
 std::string encode(const file_request& v) {
   json j = {{"path", v.path}, {"recursive", v.recursive}, {"window", v.window}};
   if (v.mode) j["mode"] = *v.mode;
+  if (!v.user.empty()) j["user"] = v.user;
+  if (!v.to.empty()) j["to"] = v.to;
+  if (v.meta) j["meta"] = true;
+  if (v.set_meta) j["set_meta"] = *v.set_meta;
   return cbor(j);
 }
 bool decode(std::string_view p, file_request& out, std::string& why) {
@@ -260,6 +275,11 @@ bool decode(std::string_view p, file_request& out, std::string& why) {
     opt(j, "recursive", v.recursive);
     if (j.contains("mode") && !j["mode"].is_null()) v.mode = j["mode"].get<uint32_t>();
     opt(j, "window", v.window);
+    opt(j, "user", v.user);
+    opt(j, "to", v.to);
+    opt(j, "meta", v.meta);
+    if (j.contains("set_meta") && !j["set_meta"].is_null())
+      v.set_meta = j["set_meta"].get<std::map<std::string, std::string>>();
   });
 }
 

@@ -37,6 +37,7 @@ enum class msg : uint8_t {
   mkdir = 16,      // CBOR file_request{mode} → result (parents created, existing dir is fine)
   watch = 17,      // CBOR file_request{recursive} → opened, event*
   port_connect = 18,  // CBOR port_request → opened, credit; data/eof both ways → result
+  rename = 19,        // CBOR file_request{path, to} → result file_info (of the new path)
   // in-stream messages
   opened = 30,   // agent→host CBOR opened (exec: pid)
   data = 31,     // raw bytes: exec stdin, file contents, port bytes (both ways)
@@ -101,6 +102,9 @@ struct exec_request {
   uint16_t cols = 80, rows = 24;
   uint64_t timeout_ms = 0;  // 0 = none; past it the process group is SIGKILLed
   uint32_t window = default_window;  // initial stdout+stderr credit granted to the agent
+  // Run as this user of the sandbox's /etc/passwd (uid, gid, supplementary groups, HOME, USER,
+  // LOGNAME, SHELL; cwd defaults to its home). Empty = the agent's own user (root).
+  std::string user;
 };
 
 struct opened {
@@ -137,6 +141,14 @@ struct file_request {
   bool recursive = false;         // remove, watch
   std::optional<uint32_t> mode;   // file_write, mkdir (permission bits)
   uint32_t window = default_window;  // file_read, list, watch: initial agent→host credit
+  // file_write, mkdir: what they create (the file, missing parents) is owned by this user of
+  // the sandbox's /etc/passwd. Empty = root.
+  std::string user;
+  std::string to;  // rename: the new absolute path (parents are created)
+  // stat, list, rename: also report each file's metadata (its user.e2b.* extended attributes).
+  bool meta = false;
+  // file_write: replace the file's metadata with these (keys without the user.e2b. prefix).
+  std::optional<std::map<std::string, std::string>> set_meta;
 };
 
 struct file_info {
@@ -147,6 +159,9 @@ struct file_info {
   uint32_t mode = 0;       // permission bits (07777)
   int64_t mtime_ns = 0;    // since the epoch
   std::string target;      // symlinks only
+  uint32_t uid = 0, gid = 0;
+  std::string owner, group;  // names from the sandbox's /etc/passwd and /etc/group ("" = none)
+  std::map<std::string, std::string> meta;  // user.e2b.* xattrs, prefix stripped (when asked)
 };
 
 struct entries {

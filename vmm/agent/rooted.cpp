@@ -61,7 +61,7 @@ int open_in_root(int root, const std::string& path, int flags, mode_t mode) {
 }
 
 int mkdir_all(int root, const std::vector<std::string>& parts, std::size_t count, mode_t mode,
-              std::string& failed_at) {
+              std::string& failed_at, uid_t uid, gid_t gid) {
   std::string prefix;
   for (std::size_t i = 0; i < count; ++i) {
     std::string parent = prefix.empty() ? "/" : prefix;
@@ -77,6 +77,10 @@ int mkdir_all(int root, const std::vector<std::string>& parts, std::size_t count
     if (pfd < 0) return pfd;
     int r = mkdirat(pfd, parts[i].c_str(), mode);
     int err = errno;
+    if (r == 0 && (uid != uid_t(-1) || gid != gid_t(-1)) && fchownat(pfd, parts[i].c_str(), uid, gid, AT_SYMLINK_NOFOLLOW) != 0) {
+      err = errno;
+      r = -1;
+    }
     ::close(pfd);
     if (r != 0 && err != EEXIST) return -err;
     fd = open_in_root(root, prefix, O_PATH | O_DIRECTORY);  // e.g. a dangling symlink fails here

@@ -24,9 +24,9 @@ bool split(std::string_view path, split_path& out, std::string& code, std::strin
 int open_in_root(int root, const std::string& path, int flags, mode_t mode = 0);
 
 // mkdir -p of every component of `p` under root. Returns 0 or -errno; `failed_at` names the
-// component that failed.
+// component that failed. Directories it creates are chowned to uid/gid unless those are -1.
 int mkdir_all(int root, const std::vector<std::string>& parts, std::size_t count, mode_t mode,
-              std::string& failed_at);
+              std::string& failed_at, uid_t uid = uid_t(-1), gid_t gid = gid_t(-1));
 
 // Maps an errno from the functions above to a protocol error code and message about `path`.
 void errno_reply(int err, const std::string& path, std::string& code, std::string& message);

@@ -18,7 +18,7 @@ constexpr std::size_t out_high_water = 8u << 20;
 constexpr std::size_t read_chunk = 256 * 1024;
 
 bool is_request(proto::msg t) {
-  return static_cast<uint8_t>(t) >= 10 && static_cast<uint8_t>(t) <= 18;
+  return static_cast<uint8_t>(t) >= 10 && static_cast<uint8_t>(t) <= 19;
 }
 bool is_host_in_stream(proto::msg t) {
   using proto::msg;

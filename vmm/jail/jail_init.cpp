@@ -143,8 +143,8 @@ std::vector<std::string> agent_env(const launch_plan& p) {
   envp.push_back(nullptr);
   char a0[] = "warren-agent", a1[] = "--listen-fd", a2[] = "3";
   char* argv[] = {a0, a1, a2, nullptr};
-  if (int rc = jail::drop_capabilities()) report(err_fd, "drop capabilities", rc);
   if (int rc = jail::install_seccomp()) report(err_fd, "seccomp", rc);
+  if (int rc = jail::drop_capabilities()) report(err_fd, "drop capabilities", rc);
   syscall(SYS_execveat, agent_fd, "", argv, envp.data(), AT_EMPTY_PATH);
   report(err_fd, "execveat agent", errno);
 }

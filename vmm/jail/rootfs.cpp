@@ -87,7 +87,10 @@ int mount_overlay_root(const launch_plan& p, int userns_fd, const char** step) {
   // Overlay over an idmapped lower layer: Linux ≥ 5.19. Mounted by real root, so copy-up and
   // whiteouts use trusted.* xattrs and the upper dir stays out of the sandbox's reach.
   std::string opts = "lowerdir=" + lower + ",upperdir=" + p.upper_dir + ",workdir=" + p.work_dir;
-  STEP("mount overlay", mount("overlay", root.c_str(), "overlay", MS_NOSUID | MS_NODEV, opts.c_str()));
+  // Not nosuid: setuid programs of the image (sudo) work inside, where they can only become the
+  // sandbox's own root (a uid of its range). The host's mounts of the image and the scratch disk
+  // stay nosuid.
+  STEP("mount overlay", mount("overlay", root.c_str(), "overlay", MS_NODEV, opts.c_str()));
   return 0;
 }
 

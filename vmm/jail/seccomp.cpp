@@ -58,10 +58,13 @@ int drop_capabilities() {
 }
 
 int install_seccomp() {
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return -errno;
+  // No no_new_privs: setuid programs of the image (sudo, su) work inside, as in Docker. That
+  // gives nothing a sandbox's root lacks: the filter and the bounding set bind every process of
+  // the sandbox whatever its uid. Loading a filter without no_new_privs needs CAP_SYS_ADMIN in
+  // the sandbox's user namespace, so this runs before drop_capabilities().
   scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
   if (!ctx) return -ENOMEM;
-  int rc = 0;
+  int rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);  // libseccomp would set it by default
   for (const char* const* n = denied; *n && rc == 0; ++n) {
     int nr = seccomp_syscall_resolve_name(*n);
     if (nr == __NR_SCMP_ERROR) continue;  // not on this architecture
