@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 #include <thread>
@@ -15,6 +16,7 @@
 #include "actors/blocking.hpp"
 #include "actors/caf_error.hpp"
 #include "actors/live_actors.hpp"
+#include "actors/sandbox_link.hpp"
 #include "core/ids.hpp"
 #include "net/auth/api_keys.hpp"
 #include "net/auth/key_registry.hpp"
@@ -44,6 +46,8 @@ struct node_state {
   std::string started_at;
   std::map<std::string, child> sandboxes;     // live sandbox actors by id
   std::map<caf::actor_addr, std::string> ids;  // for down messages
+  std::map<std::string, int> restarts;  // sandbox actors respawned after a crash, by id
+  int64_t started_ns = activity::now_ns();
   static inline const char* name = "node";
 };
 
@@ -161,6 +165,7 @@ void on_child_down(self_ptr self, const caf::down_msg& dm) {
   if (!dm.reason || dm.reason == caf::exit_reason::user_shutdown) return;
   // A crash: the sandbox itself may be fine. Respawn its actor from the record.
   spdlog::error("sandbox {}: actor crashed ({}); restarting it", id, caf::to_string(dm.reason));
+  ++st.restarts[id];
   auto rec = st.cfg.store->get_record<storage::sandbox_record>(storage::family::sandboxes, id);
   if (!rec || !rec->has_value() || ((*rec)->state != "running" && (*rec)->state != "hibernated")) return;
   if (auto env = env_for(st.cfg, **rec)) start_child(self, **rec, *env, start_mode::adopt);
@@ -299,6 +304,42 @@ void finish_fork(self_ptr self, std::shared_ptr<fork_join> j) {
   j->rp.deliver(out.dump());
 }
 
+// The supervision tree (/v1/admin/actors): this node, its sandbox actors (each with its own
+// children) and its snapshot actors. A sandbox actor that does not answer is listed as such.
+caf::result<std::string> node_tree(self_ptr self) {
+  auto& st = self->state;
+  std::vector<sandbox_actor> sbs;
+  for (auto& [id, c] : st.sandboxes) sbs.push_back(c.hdl);
+  auto node = tree_entry("node", st.cfg.node_id, "up", st.started_at, st.started_ns,
+                         static_cast<int64_t>(self->mailbox().size()));
+  node["address"] = st.cfg.address;
+  node["counters"] = {{"sandboxes", st.sandboxes.size()}, {"snapshots", st.snapshots.size()}};
+  auto rp = self->make_response_promise<std::string>();
+  gather_then(self, sbs, [self, rp, node](json sandboxes) mutable {
+    auto& st = self->state;
+    std::set<std::string> answered;
+    for (auto& sb : sandboxes) {
+      auto id = sb.value("id", std::string());
+      answered.insert(id);
+      if (auto r = st.restarts.find(id); r != st.restarts.end()) sb["restarts"] = r->second;
+      node["children"].push_back(std::move(sb));
+    }
+    for (auto& [id, c] : st.sandboxes)
+      if (!answered.count(id)) {
+        auto e = tree_entry("sandbox", id, "unresponsive", "", st.started_ns, -1);
+        e["tenant"] = c.tenant;
+        node["children"].push_back(std::move(e));
+      }
+    std::vector<snapshot_actor> snaps;
+    for (auto& [sid, c] : st.snapshots) snaps.push_back(c.hdl);
+    gather_then(self, snaps, [rp, node](json snapshots) mutable {
+      for (auto& s : snapshots) node["children"].push_back(std::move(s));
+      rp.deliver(json{{"nodes", json::array({node})}}.dump());
+    }, tree_atom::value);
+  }, tree_atom::value);
+  return rp;
+}
+
 }  // namespace
 
 node_actor spawn_node(caf::actor_system& sys, node_settings settings) {
@@ -351,28 +392,17 @@ node_actor spawn_node(caf::actor_system& sys, node_settings settings) {
           c.keys->upsert(*rec);
           return true;
         },
-        [self](tree_atom) -> std::string {
-          auto& st = self->state;
-          json children = json::array();
-          for (auto& [id, c] : st.sandboxes) {
-            auto rec = st.cfg.store->get_record<storage::sandbox_record>(storage::family::sandboxes, id);
-            std::string state = rec && rec->has_value() ? (*rec)->state : "unknown";
-            json ports = json::array();
-            if (rec && rec->has_value())
-              for (auto& e : (*rec)->exposures)
-                ports.push_back({{"kind", "port_forward"}, {"id", id + ":" + std::to_string(e.port)},
-                                 {"state", e.auth ? "exposed (auth)" : "exposed"}, {"children", json::array()}});
-            children.push_back({{"kind", "sandbox"}, {"id", id}, {"state", state},
-                                {"tenant", c.tenant}, {"children", ports}});
-          }
-          json node = {{"kind", "node"}, {"id", st.cfg.node_id}, {"state", "up"}, {"children", children}};
-          return json{{"nodes", json::array({node})}}.dump();
-        },
+        [self](tree_atom) -> caf::result<std::string> { return node_tree(self); },
         [self](count_atom) -> std::string {
+          auto sessions = stream_sessions();
           return json{{"node", 1},
                       {"sandbox", live_actors(actor_kind::sandbox)},
                       {"shell", live_actors(actor_kind::shell)},
-                      {"port_forward", port_forward_count()}}
+                      {"port_forward", port_forward_count()},
+                      {"snapshot", live_actors(actor_kind::snapshot)},
+                      // not actors, but the console lists them with them (actors/stream_sessions.hpp)
+                      {"terminal", std::count_if(sessions.begin(), sessions.end(),
+                                                 [](auto& s) { return s->kind == "terminal"; })}}
               .dump();
         },
         [self](create_atom, const std::string& encoded) -> caf::result<std::string> {
@@ -470,6 +500,10 @@ node_actor spawn_node(caf::actor_system& sys, node_settings settings) {
         },
         [self](resume_atom, const std::string& id, const std::string& tenant, bool admin) -> caf::result<std::string> {
           if (auto* c = find_child(self, id, tenant, admin)) return self->delegate(c->hdl, resume_atom::value);
+          return to_caf(not_live(self, id, tenant, admin));
+        },
+        [self](reconnect_atom, const std::string& id, const std::string& tenant, bool admin) -> caf::result<std::string> {
+          if (auto* c = find_child(self, id, tenant, admin)) return self->delegate(c->hdl, reconnect_atom::value);
           return to_caf(not_live(self, id, tenant, admin));
         },
         [self](fork_atom, const std::string& id, const std::string& tenant, bool admin, int count) -> caf::result<std::string> {

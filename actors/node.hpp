@@ -11,6 +11,7 @@
 #include <caf/replies_to.hpp>
 #include <caf/atom.hpp>
 
+#include "actors/admin_tree.hpp"
 #include "actors/sandbox.hpp"
 #include "actors/snapshot.hpp"
 #include "storage/meta_store.hpp"
@@ -24,7 +25,6 @@ namespace warren::actors {
 using info_atom = caf::atom_constant<caf::atom("info")>;
 using mint_key_atom = caf::atom_constant<caf::atom("mintkey")>;
 using revoke_key_atom = caf::atom_constant<caf::atom("revokekey")>;
-using tree_atom = caf::atom_constant<caf::atom("tree")>;
 using count_atom = caf::atom_constant<caf::atom("count")>;
 using create_atom = caf::atom_constant<caf::atom("create")>;
 using list_atom = caf::atom_constant<caf::atom("list")>;
@@ -73,6 +73,7 @@ using node_actor = caf::typed_actor<
     // (id, tenant, admin) → the record afterwards.
     caf::replies_to<hibernate_atom, std::string, std::string, bool>::with<std::string>,
     caf::replies_to<resume_atom, std::string, std::string, bool>::with<std::string>,
+    caf::replies_to<reconnect_atom, std::string, std::string, bool>::with<std::string>,
     caf::replies_to<deadline_atom, std::string, std::string, bool, std::string>::with<std::string>,
     caf::replies_to<usage_atom, std::string, std::string, bool>::with<std::string>,
     // (id, tenant, admin, count) → JSON array of the children's encoded records, once running.

@@ -55,6 +55,35 @@ void node_api::actor_tree(reply_fn<std::string> reply) const {
       tree_atom::value);
 }
 
+namespace {
+// Ends its watcher actor when the last owner lets go.
+struct tree_watch {
+  caf::actor watcher;
+  ~tree_watch() { caf::anon_send_exit(watcher, caf::exit_reason::user_shutdown); }
+};
+}  // namespace
+
+std::shared_ptr<void> node_api::watch_tree(int every_ms, std::function<void(std::string)> on_tree) const {
+  auto node = impl_->node;
+  auto every = std::chrono::milliseconds(every_ms);
+  auto w = impl_->sys.spawn([node, every, on_tree](caf::event_based_actor* self) -> caf::behavior {
+    self->monitor(node);
+    self->set_down_handler([self](caf::down_msg& m) { self->quit(m.reason); });
+    self->send(self, tick_atom::value);
+    return {
+        [self, node, every, on_tree](tick_atom) {
+          auto again = [self, every] { self->delayed_send(self, every, tick_atom::value); };
+          self->request(node, std::chrono::seconds(30), tree_atom::value)
+              .then([on_tree, again](std::string& s) { on_tree(std::move(s)), again(); },
+                    [again](caf::error&) { again(); });
+        },
+    };
+  });
+  auto h = std::make_shared<tree_watch>();
+  h->watcher = w;
+  return h;
+}
+
 void node_api::actor_counts(reply_fn<std::string> reply) const {
   ask(impl_->sys, impl_->node, reply, [reply](std::string& s) { reply(std::move(s)); },
       count_atom::value);
@@ -96,6 +125,10 @@ void ask_text(caf::actor_system& sys, const node_actor& node, reply_fn<std::stri
   ask(sys, node, reply, [reply](std::string& s) { reply(std::move(s)); }, a, std::move(xs)...);
 }
 }  // namespace
+
+void node_api::reconnect_agent(std::string id, principal who, reply_fn<std::string> reply) const {
+  ask_text(impl_->sys, impl_->node, reply, reconnect_atom::value, std::move(id), who.tenant, who.admin);
+}
 
 void node_api::hibernate(std::string id, principal who, reply_fn<std::string> reply) const {
   ask_text(impl_->sys, impl_->node, reply, hibernate_atom::value, std::move(id), who.tenant, who.admin);

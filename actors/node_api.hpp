@@ -39,6 +39,10 @@ class node_api {
   void revoke_key(std::string key_id, reply_fn<bool> reply) const;
   void actor_tree(reply_fn<std::string> reply) const;
   void actor_counts(reply_fn<std::string> reply) const;
+  // Calls `on_tree` with the supervision tree (as actor_tree answers it) now and then every
+  // `every_ms` after each answer, until the returned handle is dropped or the node stops.
+  // Calls come one at a time, from CAF worker threads.
+  std::shared_ptr<void> watch_tree(int every_ms, std::function<void(std::string)> on_tree) const;
 
   // Sandboxes. Records travel as storage::encode text; another tenant's id is not_found.
   void create_sandbox(std::string encoded_record, reply_fn<std::string> reply) const;
@@ -62,6 +66,8 @@ class node_api {
   // fork answers a JSON array of the children's records.
   void hibernate(std::string id, principal who, reply_fn<std::string> reply) const;
   void resume(std::string id, principal who, reply_fn<std::string> reply) const;
+  // Closes the sandbox's agent connection and opens a new one (admin console); the record.
+  void reconnect_agent(std::string id, principal who, reply_fn<std::string> reply) const;
   // The end of the sandbox's lifetime (RFC 3339; "" = none), see sandbox_actor's deadline_atom.
   // Images (API.md "Images"): the list as a JSON array; removal (conflict while in use).
   void images(reply_fn<std::string> reply) const;

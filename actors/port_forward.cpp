@@ -6,6 +6,7 @@
 #include <openssl/evp.h>
 #include <spdlog/spdlog.h>
 
+#include "actors/sandbox_link.hpp"
 #include "core/ids.hpp"
 
 namespace warren::actors {
@@ -15,6 +16,7 @@ std::atomic<int64_t> live_port_forwards{0};
 
 struct port_forward_state {
   std::string sandbox_id;
+  int64_t started_ns = activity::now_ns();
   std::shared_ptr<const exposure> exp;
   port_forward_state() { ++live_port_forwards; }
   ~port_forward_state() { --live_port_forwards; }
@@ -44,6 +46,18 @@ port_forward_actor::behavior_type port_forward(pf_self self, caf::actor_addr par
                               {"bytes_out", c.bytes_out.load()},
                               {"open_connections", c.open_connections.load()}}
             .dump();
+      },
+      [self](tree_atom) -> std::string {
+        auto& e = *self->state.exp;
+        auto& c = *e.counters;
+        auto j = tree_entry("port_forward", self->state.sandbox_id + ":" + std::to_string(e.port),
+                            e.auth ? "exposed (auth)" : "exposed", e.created_at, self->state.started_ns,
+                            static_cast<int64_t>(self->mailbox().size()));
+        j["sandbox"] = self->state.sandbox_id;
+        j["port"] = e.port;
+        j["counters"] = {{"requests", c.requests.load()}, {"bytes_in", c.bytes_in.load()},
+                         {"bytes_out", c.bytes_out.load()}, {"open_connections", c.open_connections.load()}};
+        return j.dump();
       },
   };
 }

@@ -16,6 +16,7 @@
 #include <caf/typed_actor.hpp>
 #include <nlohmann/json.hpp>
 
+#include "actors/admin_tree.hpp"
 #include "actors/port_table.hpp"
 #include "core/error.hpp"
 #include "storage/records.hpp"
@@ -31,7 +32,9 @@ using pf_stats_atom = caf::atom_constant<caf::atom("pfstats")>;
 using port_forward_actor = caf::typed_actor<
     // The exposure with its counters as a JSON object text:
     // {"sandbox", "port", "auth", "created_at", "requests", "bytes_in", "bytes_out", "open_connections"}.
-    caf::replies_to<pf_stats_atom>::with<std::string>>;
+    caf::replies_to<pf_stats_atom>::with<std::string>,
+    // Its entry in the admin tree (actors/admin_tree.hpp).
+    caf::replies_to<tree_atom>::with<std::string>>;
 
 // Live port-forward actors in this process (the `port_forward` gauge of /metrics).
 int64_t port_forward_count();
@@ -75,28 +78,7 @@ class sandbox_ports {
 template <class Self, class Handles, class... Ts>
 caf::typed_response_promise<std::string> gather_json(Self* self, const Handles& hs, Ts... xs) {
   auto rp = self->template make_response_promise<std::string>();
-  struct acc_t {
-    size_t left;
-    nlohmann::json out = nlohmann::json::array();
-  };
-  auto acc = std::make_shared<acc_t>(acc_t{hs.size()});
-  if (hs.empty()) {
-    rp.deliver(std::string("[]"));
-    return rp;
-  }
-  auto one_done = [rp, acc]() mutable {
-    if (--acc->left == 0) rp.deliver(acc->out.dump());
-  };
-  for (auto& h : hs)
-    self->request(h, std::chrono::seconds(10), xs...)
-        .then(
-            [acc, one_done](std::string& s) mutable {
-              auto j = nlohmann::json::parse(s, nullptr, false);
-              if (j.is_array()) for (auto& e : j) acc->out.push_back(std::move(e));
-              else if (!j.is_discarded()) acc->out.push_back(std::move(j));
-              one_done();
-            },
-            [one_done](caf::error&) mutable { one_done(); });
+  gather_then(self, hs, [rp](nlohmann::json out) mutable { rp.deliver(out.dump()); }, xs...);
   return rp;
 }
 

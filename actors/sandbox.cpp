@@ -49,6 +49,8 @@ struct sandbox_state {
   // Requests that arrived while creating; run once the boot settles (nullptr = it succeeded).
   std::vector<std::function<void(const error*)>> waiting;
   clock_type::time_point started = clock_type::now();
+  std::string started_at = now_rfc3339();  // of this actor (a re-adopted sandbox is older)
+  int64_t started_ns = activity::now_ns();
   uint64_t last_cpu_ns = 0;
   bool destroying = false;
   std::string op;  // "hibernate" | "resume" | "save" while one runs; one at a time
@@ -294,6 +296,36 @@ void resume(self_ptr self, done_fn done) {
       });
 }
 
+// Closes the agent connection and opens a new one (an admin action: a stuck connection, or to
+// end every stream at once). Links handed out before see the old one closed and ask again.
+void reconnect(self_ptr self, done_fn done) {
+  auto& st = self->state;
+  if (auto e = busy(self, "reconnect its agent")) return done(*e);
+  if (hibernated(self))
+    return done(make_error(errc::conflict, "sandbox " + st.rec.id + " is hibernated; resume it first"));
+  st.op = "reconnect";
+  if (st.agent) st.agent->close();
+  st.agent.reset();
+  auto* io = st.env.agent_io;
+  auto path = st.inst->agent_socket;
+  run_blocking<booted>(
+      self,
+      [io, path, inst = *st.inst]() -> expected<booted> {
+        auto cl = connect_agent(*io, path);
+        if (!cl) return cl.err();
+        return booted{inst, *cl};
+      },
+      [self, done](expected<booted> r) {
+        auto& st = self->state;
+        st.op.clear();
+        if (st.destroying) return done(make_error(errc::not_found, "sandbox " + st.rec.id + " was destroyed"));
+        if (!r) return done(r.err());
+        st.agent = r->agent;
+        spdlog::info("sandbox {}: agent connection reopened", st.rec.id);
+        done(storage::encode(st.rec));
+      });
+}
+
 // Runs `fn` now, or once a boot in progress (create, restore, re-adoption) has settled.
 void after_boot(self_ptr self, std::function<void(const error*)> fn) {
   auto& st = self->state;
@@ -308,6 +340,17 @@ done_fn deliver_to(caf::typed_response_promise<T> rp) {
     if (r) rp.deliver(std::move(*r));
     else rp.deliver(to_caf(r.err()));
   };
+}
+
+// Runs `op` (hibernate, resume, reconnect) once a boot in progress has settled; its answer is
+// the reply.
+caf::result<std::string> after_boot_run(self_ptr self, void (*op)(self_ptr, done_fn)) {
+  auto rp = self->make_response_promise<std::string>();
+  after_boot(self, [self, rp, op](const error* e) mutable {
+    if (e) return rp.deliver(to_caf(*e)), void();
+    op(self, deliver_to(rp));
+  });
+  return rp;
 }
 
 void on_tick(self_ptr self) {
@@ -360,6 +403,55 @@ caf::result<T> when_running(self_ptr self, Fn fn) {
     if (r) rp.deliver(std::move(*r));
     else rp.deliver(to_caf(r.err()));
   });
+  return rp;
+}
+
+// Its admin tree entry (actors/admin_tree.hpp): the sandbox with its counters, and under it its
+// port-forward and shell actors and its terminal sessions.
+caf::result<std::string> tree(self_ptr self) {
+  auto& st = self->state;
+  auto j = tree_entry("sandbox", st.rec.id, st.destroying ? "destroying" : st.rec.state, st.started_at,
+                      st.started_ns, static_cast<int64_t>(self->mailbox().size()));
+  j["tenant"] = st.rec.tenant;
+  j["image"] = st.rec.image;
+  j["isolation"] = st.rec.isolation;
+  j["created_at"] = st.rec.created_at;
+  if (!st.op.empty()) j["op"] = st.op;
+  auto& a = *st.act;
+  nlohmann::json c = {{"execs", a.execs.load()},
+                      {"bytes_in", a.bytes_in.load()},
+                      {"bytes_out", a.bytes_out.load()},
+                      {"open_streams", a.open_streams.sum()},
+                      {"idle_s", (activity::now_ns() - a.last_ns.load()) / 1'000'000'000},
+                      {"cpu_ms", nullptr},
+                      {"mem_current_bytes", nullptr},
+                      {"mem_peak_bytes", nullptr}};
+  if (st.inst && !st.destroying)
+    if (auto u = st.env.driver->stats(*st.inst)) {  // cgroup files: quick reads, as on_tick does
+      c["cpu_ms"] = u->cpu_usage_ns / 1'000'000;
+      c["mem_current_bytes"] = u->mem_current_bytes;
+      c["mem_peak_bytes"] = u->mem_peak_bytes;
+    }
+  j["counters"] = std::move(c);
+  std::vector<shell_actor> shells;
+  for (auto& addr : st.shells)
+    if (auto h = caf::actor_cast<shell_actor>(addr)) shells.push_back(h);
+  auto rp = self->make_response_promise<std::string>();
+  gather_then(self, st.ports.actors(), [self, rp, j, shells](nlohmann::json ports) mutable {
+    // Proxied traffic counts as the sandbox's bytes too.
+    for (auto& p : ports) {
+      j["counters"]["bytes_in"] = j["counters"]["bytes_in"].get<uint64_t>() + p["counters"].value("bytes_in", uint64_t{0});
+      j["counters"]["bytes_out"] = j["counters"]["bytes_out"].get<uint64_t>() + p["counters"].value("bytes_out", uint64_t{0});
+    }
+    gather_then(self, shells, [self, rp, j, ports](nlohmann::json sh) mutable {
+      auto& kids = j["children"];
+      for (auto& p : ports) kids.push_back(std::move(p));
+      for (auto& x : sh) kids.push_back(std::move(x));
+      for (auto& t : stream_sessions(self->state.rec.id))
+        if (t->kind == "terminal") kids.push_back(session_entry(*t, -1));
+      rp.deliver(j.dump());
+    }, tree_atom::value);
+  }, tree_atom::value);
   return rp;
 }
 
@@ -417,22 +509,9 @@ sandbox_actor spawn_sandbox(caf::actor_system& sys, storage::sandbox_record rec,
           });
           return rp;
         },
-        [self](hibernate_atom) -> caf::result<std::string> {
-          auto rp = self->make_response_promise<std::string>();
-          after_boot(self, [self, rp](const error* e) mutable {
-            if (e) return rp.deliver(to_caf(*e)), void();
-            hibernate(self, deliver_to(rp));
-          });
-          return rp;
-        },
-        [self](resume_atom) -> caf::result<std::string> {
-          auto rp = self->make_response_promise<std::string>();
-          after_boot(self, [self, rp](const error* e) mutable {
-            if (e) return rp.deliver(to_caf(*e)), void();
-            resume(self, deliver_to(rp));
-          });
-          return rp;
-        },
+        [self](hibernate_atom) -> caf::result<std::string> { return after_boot_run(self, hibernate); },
+        [self](resume_atom) -> caf::result<std::string> { return after_boot_run(self, resume); },
+        [self](reconnect_atom) -> caf::result<std::string> { return after_boot_run(self, reconnect); },
         [self](usage_atom) -> caf::result<std::string> {
           auto& st = self->state;
           if (st.destroying || !st.inst)
@@ -525,6 +604,7 @@ sandbox_actor spawn_sandbox(caf::actor_system& sys, storage::sandbox_record rec,
           return to_result<bool>(self->state.ports.remove(self->state.rec, port, [self] { return persist(self); }));
         },
         [self](tick_atom) { on_tick(self); },
+        [self](tree_atom) -> caf::result<std::string> { return tree(self); },
     };
   };
   return sys.spawn(fn, std::move(rec), std::move(env), mode);

@@ -30,6 +30,7 @@ using tick_atom = caf::atom_constant<caf::atom("tick")>;
 using hibernate_atom = caf::atom_constant<caf::atom("hibernate")>;
 using resume_atom = caf::atom_constant<caf::atom("resume")>;
 using save_atom = caf::atom_constant<caf::atom("save")>;
+using reconnect_atom = caf::atom_constant<caf::atom("reconnect")>;
 using deadline_atom = caf::atom_constant<caf::atom("deadline")>;
 using usage_atom = caf::atom_constant<caf::atom("usage")>;
 
@@ -46,6 +47,8 @@ using sandbox_actor = caf::typed_actor<
     // Hibernate / resume (the driver's freeze/thaw); the record afterwards.
     caf::replies_to<hibernate_atom>::with<std::string>,
     caf::replies_to<resume_atom>::with<std::string>,
+    // Drops the agent connection (every stream on it ends) and connects again; the record.
+    caf::replies_to<reconnect_atom>::with<std::string>,
     // Sets the lifetime's end (RFC 3339, "" = none): at that time the sandbox is destroyed, or
     // hibernated when on_idle is "hibernate" (E2B's timeout and autoPause). The record after.
     caf::replies_to<deadline_atom, std::string>::with<std::string>,
@@ -65,7 +68,9 @@ using sandbox_actor = caf::typed_actor<
     // A new shell session (a shell actor under this one); its lease once bash is ready.
     caf::replies_to<shell_atom>::with<shell_lease_ptr>,
     // Idle-timeout check (sent to itself).
-    caf::reacts_to<tick_atom>>;
+    caf::reacts_to<tick_atom>,
+    // Its entry in the admin tree (actors/admin_tree.hpp), with its children.
+    caf::replies_to<tree_atom>::with<std::string>>;
 
 // What every sandbox actor of a node shares.
 struct sandbox_env {

@@ -26,6 +26,9 @@ struct activity {
   // the sandbox when it has auto_resume).
   std::atomic<bool> paused{false};
   slot_count open_streams;  // counted by the guards below
+  // For the admin console: commands run through exec, bytes the front door moved into the
+  // sandbox (stdin, shell commands, terminal input) and out of it (output) outside port proxying.
+  std::atomic<uint64_t> execs{0}, bytes_in{0}, bytes_out{0};
 
   // Is any stream open (which counts as activity)?
   bool busy() const { return open_streams.sum() > 0; }

@@ -12,6 +12,7 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "actors/admin_tree.hpp"
 #include "actors/sandbox_link.hpp"
 #include "actors/shell_lease.hpp"
 
@@ -27,7 +28,9 @@ using shell_actor = caf::typed_actor<
     // Starts bash; the lease once it is ready to run commands.
     caf::replies_to<open_atom>::with<shell_lease_ptr>,
     // Ends bash and every process it started; the actor quits.
-    caf::reacts_to<close_atom>>;
+    caf::reacts_to<close_atom>,
+    // Its entry in the admin tree (actors/admin_tree.hpp).
+    caf::replies_to<tree_atom>::with<std::string>>;
 
 shell_actor spawn_shell(caf::local_actor* parent, sandbox_link_ptr link, boost::asio::io_context* io);
 

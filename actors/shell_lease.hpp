@@ -5,6 +5,8 @@
 #include <functional>
 #include <memory>
 
+#include "actors/stream_sessions.hpp"
+
 namespace warren::agent { class shell_session; }
 
 namespace warren::actors {
@@ -13,6 +15,7 @@ namespace warren::actors {
 struct shell_lease {
   std::shared_ptr<agent::shell_session> session;
   int default_timeout_s = 30;
+  stream_session_ptr info;  // the admin console's view of this session (counters, kill)
   std::function<void()> release;  // tells the shell actor to close; idempotent
   ~shell_lease() {
     if (release) release();

@@ -9,6 +9,8 @@
 #include "actors/blocking.hpp"
 #include "actors/caf_error.hpp"
 #include "actors/live_actors.hpp"
+#include "actors/sandbox_link.hpp"
+#include "core/ids.hpp"
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::actors::job_result<warren::ok_t>)
 
@@ -20,7 +22,10 @@ struct snapshot_state {
   storage::snapshot_record rec;
   std::shared_ptr<storage::meta_store> store;
   int readers = 0;
+  uint64_t restores = 0;  // acquires since the actor started
   bool erasing = false;
+  std::string started_at = now_rfc3339();
+  int64_t started_ns = activity::now_ns();
   static inline const char* name = "snapshot";
 };
 
@@ -47,9 +52,20 @@ snapshot_actor spawn_snapshot(caf::actor_system& sys, storage::snapshot_record r
     };
     return {
         [self](snap_get_atom) -> std::string { return storage::encode(self->state.rec); },
+        [self](tree_atom) -> std::string {
+          auto& st = self->state;
+          auto j = tree_entry("snapshot", st.rec.id, st.erasing ? "erasing" : st.readers ? "restoring" : "ready",
+                              st.started_at, st.started_ns, static_cast<int64_t>(self->mailbox().size()));
+          j["sandbox"] = st.rec.sandbox_id;
+          j["name"] = st.rec.name;
+          j["tenant"] = st.rec.tenant;
+          j["counters"] = {{"size_bytes", st.rec.size_bytes}, {"restores", st.restores}, {"readers", st.readers}};
+          return j.dump();
+        },
         [self, gone](acquire_atom) -> caf::result<std::string> {
           if (self->state.erasing) return gone();
           ++self->state.readers;
+          ++self->state.restores;
           return storage::encode(self->state.rec);
         },
         [self](release_atom) {

@@ -10,6 +10,7 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "actors/admin_tree.hpp"
 #include "storage/meta_store.hpp"
 #include "storage/records.hpp"
 
@@ -27,7 +28,9 @@ using snapshot_actor = caf::typed_actor<
     caf::replies_to<acquire_atom>::with<std::string>,
     caf::reacts_to<release_atom>,
     // Deletes files and record, then quits; conflict while a restore reads it.
-    caf::replies_to<erase_atom>::with<bool>>;
+    caf::replies_to<erase_atom>::with<bool>,
+    // Its entry in the admin tree (actors/admin_tree.hpp).
+    caf::replies_to<tree_atom>::with<std::string>>;
 
 // `rec` is already stored.
 snapshot_actor spawn_snapshot(caf::actor_system& sys, storage::snapshot_record rec,

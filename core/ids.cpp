@@ -35,6 +35,10 @@ bool is_sandbox_id(std::string_view s) {
   return true;
 }
 
+bool is_snapshot_id(std::string_view s) {
+  return s.size() == 21 && s.substr(0, 5) == "snap_" && is_sandbox_id(s.substr(5));
+}
+
 std::string rfc3339_from_ns(int64_t ns) {
   std::time_t secs = static_cast<std::time_t>(ns / 1'000'000'000);
   auto ms = static_cast<int>((ns / 1'000'000) % 1000);

@@ -15,6 +15,7 @@ std::string random_hex(size_t bytes);
 // Sandbox ids: 16 lowercase hex (64 bits). Snapshot ids: "snap_" + 16 hex.
 std::string new_sandbox_id();
 bool is_sandbox_id(std::string_view s);
+bool is_snapshot_id(std::string_view s);
 
 // Current UTC wall clock as RFC 3339 ("2026-11-22T10:00:00.123Z").
 std::string now_rfc3339();

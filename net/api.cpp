@@ -2,6 +2,10 @@
 // key is 401 on every route known or not; a tenant key on an admin route is 403.
 #include "net/api.hpp"
 
+#include <unistd.h>
+
+#include <cstdlib>
+
 #include <nlohmann/json.hpp>
 
 #include "net/json_body.hpp"
@@ -11,16 +15,35 @@ namespace warren::net {
 
 using json = nlohmann::json;
 
+namespace {
+// Where the build puts the web console: build/bin/warren → build/share/warren/admin (the same
+// layout installed: <prefix>/bin, <prefix>/share/warren/admin).
+std::string default_admin_web_dir() {
+  if (const char* e = std::getenv("WARREN_ADMIN_WEB_DIR"); e && *e) return e;
+  char buf[4096];
+  auto n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return {};
+  std::string exe(buf, static_cast<size_t>(n));
+  return exe.substr(0, exe.rfind('/')) + "/../share/warren/admin";
+}
+}  // namespace
+
 api::api(std::shared_ptr<actors::node_api> node, auth::key_registry& keys, std::shared_ptr<metrics> m,
          options opts)
     : node_(std::move(node)), keys_(keys), metrics_(std::move(m)), opts_(std::move(opts)),
       proxy_(std::make_shared<port_proxy>(node_, port_proxy::options{opts_.urls, opts_.loopback_via_agent})),
+      web_(std::make_shared<admin_web>(keys_, opts_.admin_web_dir.empty() ? default_admin_web_dir()
+                                                                         : opts_.admin_web_dir)),
       e2b_(std::make_unique<e2b::gateway>(node_, keys_, proxy_, e2b::options{})) {
   add("GET", "/v1/info", &api::info, false);
   add("GET", "/metrics", &api::metrics_text, true);
   add("POST", "/v1/admin/keys", &api::mint_key, true);
   add("DELETE", "/v1/admin/keys/{keyid}", &api::revoke_key, true);
   add("GET", "/v1/admin/actors", &api::actor_tree, true);
+  add("GET", "/v1/admin/actors/{aid}", &api::actor_get, true);
+  add("POST", "/v1/admin/actors/{aid}/{action}", &api::actor_action, true);
+  add("GET", "/v1/admin/events", &api::actor_events, true);
+  add("POST", "/v1/admin/nodes/{node}/{action}", &api::node_action, true);
   add("GET", "/v1/images", &api::list_images, false);
   add("DELETE", "/v1/images/{name*}", &api::delete_image, true);
   add("POST", "/v1/images/pull", &api::pull_image, true);
@@ -71,8 +94,18 @@ void api::dispatch(const exchange_ptr& ex) {
     r.body = "ok";
     return ex->respond(std::move(r));
   }
+  // The web console's pages, login and logout (net/admin_web.hpp).
+  if (web_->handle(ex)) return;
   auth::caller who;
-  switch (keys_.authenticate(auth::bearer_of(req.header("authorization")), who)) {
+  // Without an Authorization header, the console's session cookie may stand for an admin key.
+  std::string why;
+  auto cookie = req.header("authorization").empty() ? web_->authenticate(req, who, why)
+                                                     : admin_web::cookie_result::none;
+  if (cookie == admin_web::cookie_result::invalid)
+    return ex->respond(error_response(make_error(errc::unauthorized, "the console session has ended; log in again")));
+  if (cookie == admin_web::cookie_result::forbidden)
+    return ex->respond(error_response(make_error(errc::forbidden, why)));
+  if (cookie != admin_web::cookie_result::ok) switch (keys_.authenticate(auth::bearer_of(req.header("authorization")), who)) {
     case auth::auth_result::ok: break;
     case auth::auth_result::missing:
       return ex->respond(error_response(make_error(
@@ -173,10 +206,6 @@ void api::revoke_key(const context& c) {
     res.content_type.clear();
     ex->respond(std::move(res));
   });
-}
-
-void api::actor_tree(const context& c) {
-  node_->actor_tree(reply_to<std::string>(c.ex, [](const std::string& s) { return json_response(200, s); }));
 }
 
 }  // namespace warren::net

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "actors/node_api.hpp"
+#include "net/admin_web.hpp"
 #include "net/auth/key_registry.hpp"
 #include "net/e2b/gateway.hpp"
 #include "net/http_types.hpp"
@@ -24,6 +25,9 @@ class api {
     bool loopback_via_agent = false;  // see port_proxy::options
     std::string data_dir;  // images/ and registries.json (image pulls)
     bool auto_pull = false;  // create of a missing image pulls it first ([images] auto_pull)
+    // The web admin console's built files (/admin/); "": <dir of the binary>/../share/warren/admin, or
+    // $WARREN_ADMIN_WEB_DIR when set.
+    std::string admin_web_dir;
   };
   api(std::shared_ptr<actors::node_api> node, auth::key_registry& keys, std::shared_ptr<metrics> m,
       options opts);
@@ -45,7 +49,12 @@ class api {
   void metrics_text(const context& c);
   void mint_key(const context& c);
   void revoke_key(const context& c);
+  // the admin actor console (api_admin.cpp)
   void actor_tree(const context& c);
+  void actor_get(const context& c);
+  void actor_action(const context& c);
+  void actor_events(const context& c);
+  void node_action(const context& c);
   // images (api_images.cpp)
   void list_images(const context& c);
   void delete_image(const context& c);
@@ -105,6 +114,7 @@ class api {
   std::shared_ptr<metrics> metrics_;
   options opts_;
   std::shared_ptr<port_proxy> proxy_;
+  std::shared_ptr<admin_web> web_;  // /admin/ pages and the console's session cookie
   std::unique_ptr<e2b::gateway> e2b_;
   router router_;
   struct route_entry {

@@ -51,6 +51,12 @@ expected<exec_body> parse_exec(const http_request& r) {
   return e;
 }
 
+// For the admin console's counters (actors/sandbox_link.hpp activity).
+void count_exec(const actors::sandbox_link& link, const exec_body& b) {
+  ++link.act->execs;
+  link.act->bytes_in += b.req.command.size() + b.stdin_data.size();
+}
+
 // Feeds stdin (if any) then EOF: commands that read stdin never wait for more.
 void feed_stdin(const std::shared_ptr<agent::process>& p, std::string data) {
   if (!data.empty()) p->write_stdin(std::move(data));
@@ -83,8 +89,8 @@ void api::exec(const context& c) {
     auto col = std::make_shared<collected>();
     col->busy = std::make_unique<actors::stream_guard>(link->act);
     agent::exec_callbacks cb;
-    cb.on_stdout = [col](std::string_view d) { col->add(col->out, d); };
-    cb.on_stderr = [col](std::string_view d) { col->add(col->err, d); };
+    cb.on_stdout = [col, act = link->act](std::string_view d) { act->bytes_out += d.size(), col->add(col->out, d); };
+    cb.on_stderr = [col, act = link->act](std::string_view d) { act->bytes_out += d.size(), col->add(col->err, d); };
     cb.on_exit = [ex, col, link](const agent::exit_info& e) {
       col->busy.reset();
       // The output moves into the JSON, the JSON is rendered and freed, the text moves into
@@ -113,6 +119,7 @@ void api::exec(const context& c) {
       col->busy.reset();
       ex->respond(error_response(e));
     };
+    count_exec(*link, body);
     feed_stdin(link->agent->exec(body.req, std::move(cb)), std::move(body.stdin_data));
   });
 }
@@ -217,8 +224,8 @@ void api::exec_stream(const context& c) {
         [w] { if (auto s = w.lock()) if (auto p = s->process()) p->resume_output(); });
     agent::exec_callbacks cb;
     cb.on_start = [s](int64_t) { s->start(); };
-    cb.on_stdout = [s](std::string_view d) { s->output("stdout", s->utf_out, d); };
-    cb.on_stderr = [s](std::string_view d) { s->output("stderr", s->utf_err, d); };
+    cb.on_stdout = [s](std::string_view d) { s->link->act->bytes_out += d.size(), s->output("stdout", s->utf_out, d); };
+    cb.on_stderr = [s](std::string_view d) { s->link->act->bytes_out += d.size(), s->output("stderr", s->utf_err, d); };
     cb.on_exit = [s](const agent::exit_info& e) {
       s->flush_carry();
       if (e.timed_out)
@@ -239,6 +246,7 @@ void api::exec_stream(const context& c) {
       s->send("error", json{{"error", {{"code", to_string(e.code)}, {"message", e.message}}}});
       s->finish();
     };
+    count_exec(*link, body);
     auto p = link->agent->exec(body.req, std::move(cb));
     s->set_process(p);
     feed_stdin(p, std::move(body.stdin_data));

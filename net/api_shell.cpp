@@ -93,6 +93,10 @@ struct shell_conn : std::enable_shared_from_this<shell_conn> {
     running = true;
     update_reading();
     auto session = lease->session;
+    if (auto& info = lease->info) {
+      ++info->commands;
+      info->bytes_in += r.command.size();
+    }
     lk.unlock();
     auto self = shared_from_this();
     session->run(r.command, std::chrono::seconds(r.timeout_s), [self, seq = r.seq, id = r.id](agent::shell_reply rep) {
@@ -108,6 +112,7 @@ struct shell_conn : std::enable_shared_from_this<shell_conn> {
   void complete(uint64_t seq, const json& reply) {
     std::lock_guard lk(mu);
     ready[seq] = reply.dump();
+    if (lease && lease->info) lease->info->bytes_out += ready[seq].size();
     for (auto it = ready.find(next_to_send); it != ready.end(); it = ready.find(next_to_send)) {
       auto text = std::move(it->second);
       ready.erase(it);
@@ -153,6 +158,7 @@ struct shell_conn : std::enable_shared_from_this<shell_conn> {
       std::lock_guard lk(mu);
       closed = true;
       dropped.swap(queue);
+      if (lease && lease->info) lease->info->closed = true;
     }
     lease.reset();  // ends the bash and everything it started
   }
@@ -174,6 +180,11 @@ void api::shell(const context& c) {
       auto conn = std::make_shared<shell_conn>();
       conn->ws = ws;
       conn->lease = lease;
+      // An admin's kill closes the socket, which ends the bash (on_close drops the lease).
+      if (lease->info)
+        lease->info->on_kill([w = std::weak_ptr<websocket>(ws)] {
+          if (auto ws = w.lock()) ws->close(1000, "shell killed by an admin");
+        });
       websocket_callbacks cb;
       cb.on_text = [conn](std::string f) { conn->on_text(std::move(f)); };
       cb.on_binary = [conn](std::string) {

@@ -19,8 +19,6 @@ json snapshot_view(const storage::snapshot_record& s) {
           {"isolation", s.isolation}};
 }
 
-bool is_snapshot_id(const std::string& sid) { return sid.size() == 21 && sid.rfind("snap_", 0) == 0 && is_sandbox_id(sid.substr(5)); }
-
 actors::reply_fn<std::string> reply_snapshot(exchange_ptr ex, int status) {
   return [ex, status](expected<std::string> r) {
     if (!r) return ex->respond(error_response(r.err()));

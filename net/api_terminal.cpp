@@ -29,7 +29,7 @@ expected<uint16_t> dim_param(const http_request& r, const char* name, uint16_t d
 
 // Terminal input: bytes for stdin, unless it is a resize request.
 void terminal_input(const std::shared_ptr<agent::process>& p, std::string data, bool text,
-                    const std::shared_ptr<send_window>& in_window) {
+                    const std::shared_ptr<send_window>& in_window, actors::stream_session& info) {
   if (text && !data.empty() && data.front() == '{') {
     auto j = json::parse(data, nullptr, false);
     if (j.is_object() && j.value("op", "") == "resize") {
@@ -40,6 +40,7 @@ void terminal_input(const std::shared_ptr<agent::process>& p, std::string data, 
     }
   }
   auto n = data.size();
+  info.bytes_in += n;
   p->write_stdin(std::move(data), [done = in_window->sent(n)](status st) { done(bool(st)); });
 }
 
@@ -62,6 +63,11 @@ void api::terminal(const context& c) {
   with_link(c, [ex, req](const actors::sandbox_link_ptr& link) {
     ex->accept_websocket([link, req](std::shared_ptr<websocket> ws) {
       auto busy = std::make_shared<actors::stream_guard>(link->act);
+      // Listed in the admin console while the socket is open; an admin's kill closes it.
+      auto info = actors::open_stream_session("terminal", link->id);
+      info->on_kill([w = std::weak_ptr<websocket>(ws)] {
+        if (auto ws = w.lock()) ws->close(1000, "terminal killed by an admin");
+      });
       auto proc = std::make_shared<std::shared_ptr<agent::process>>();
       // Output waits for the client (pausing the pty); input waits for the agent (pausing reads).
       auto out_window = std::make_shared<send_window>(
@@ -70,7 +76,11 @@ void api::terminal(const context& c) {
       auto in_window = std::make_shared<send_window>(
           1024 * 1024, 256 * 1024, [ws] { ws->pause_reading(); }, [ws] { ws->resume_reading(); });
       agent::exec_callbacks cb;
-      cb.on_stdout = [ws, out_window](std::string_view d) { ws->send_binary(std::string(d), out_window->sent(d.size())); };
+      cb.on_stdout = [ws, out_window, info, act = link->act](std::string_view d) {
+        info->bytes_out += d.size();
+        act->bytes_out += d.size();
+        ws->send_binary(std::string(d), out_window->sent(d.size()));
+      };
       cb.on_stderr = cb.on_stdout;
       cb.on_exit = [ws](const agent::exit_info& e) { ws->close(1000, "exit " + std::to_string(e.exit_code)); };
       cb.on_error = [ws](const error& e) {
@@ -79,9 +89,17 @@ void api::terminal(const context& c) {
       };
       *proc = link->agent->exec(req, std::move(cb));
       websocket_callbacks wcb;
-      wcb.on_binary = [proc, in_window](std::string d) { if (*proc) terminal_input(*proc, std::move(d), false, in_window); };
-      wcb.on_text = [proc, in_window](std::string d) { if (*proc) terminal_input(*proc, std::move(d), true, in_window); };
-      wcb.on_close = [proc, busy]() mutable {
+      auto input = [proc, in_window, info, act = link->act](std::string d, bool text) {
+        if (!*proc) return;
+        auto n = info->bytes_in.load();
+        terminal_input(*proc, std::move(d), text, in_window, *info);
+        act->bytes_in += info->bytes_in.load() - n;
+      };
+      wcb.on_binary = [input](std::string d) { input(std::move(d), false); };
+      wcb.on_text = [input](std::string d) { input(std::move(d), true); };
+      wcb.on_close = [proc, busy, info]() mutable {
+        info->closed = true;
+        info.reset();
         if (*proc) (*proc)->kill();  // closing the socket ends the terminal's process group
         proc->reset();
         busy.reset();

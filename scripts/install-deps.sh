@@ -7,10 +7,10 @@ set -euo pipefail
 BACKPORTS=/etc/apt/sources.list.d/warren-bookworm-backports.sources
 PKGS=(build-essential cmake ninja-build ccache pkg-config git
       libcaf-dev libboost1.81-dev librocksdb-dev libspdlog-dev nlohmann-json3-dev libssl-dev zlib1g-dev libcurl4-openssl-dev
-      libseccomp-dev
+      libseccomp-dev libedit-dev
       debootstrap busybox-static bubblewrap nftables iproute2 xfsprogs util-linux procps
       curl openssl python3 python3-pytest python3-websockets
-      nginx wrk chromium
+      nginx wrk chromium tmux
       skopeo docker-registry zstd)  # registry pull tests (tests/integration/test_registry_pull.py)
 BPO_PKGS=(catch2)
 # Node.js and npm for the browser end-to-end test (tests/integration/test_dev_server_browser.py):

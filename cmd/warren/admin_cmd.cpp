@@ -7,14 +7,16 @@
 #include <nlohmann/json.hpp>
 
 #include "cmd/warren/api_command.hpp"
+#include "cmd/warren/console_cmd.hpp"
 
 namespace warren::cmd {
 namespace {
 
 const char* usage =
-    "usage: warren admin keys <create|rm> [options]\n"
+    "usage: warren admin <keys|console> [options]\n"
     "  keys create --tenant NAME [--admin] [--json]   mint a key (printed only this once)\n"
-    "  keys rm KEY_ID                                 revoke a key\n";
+    "  keys rm KEY_ID                                 revoke a key\n"
+    "  console                                        interactive admin console (tree, ps, top, kill, ...)\n";
 
 int create_key(api_client& c, const cli_args& a) {
   if (!a.values.count("--tenant")) return fail("admin keys create", "--tenant is required"), 2;
@@ -44,6 +46,7 @@ int admin_main(std::vector<std::string> args) {
     (args.empty() ? std::cerr : std::cout) << usage << api_options_help;
     return args.empty() ? 2 : 0;
   }
+  if (args[0] == "console") return run_api_command("admin console", console_command, {args.begin() + 1, args.end()});
   if (args[0] != "keys") return std::cerr << "warren admin: unknown command \"" << args[0] << "\"\n\n" << usage, 2;
   static const std::vector<api_command> keys = {
       {"create", "mint an API key for a tenant",

@@ -24,6 +24,7 @@ const char* usage =
     "  snapshot ls|rm|restore                                        named snapshots (API client)\n"
     "  cp SRC DST                                                    copy files to/from a sandbox\n"
     "  admin keys create|rm                                          manage API keys\n"
+    "  admin console                                                 interactive admin console\n"
     "  version                                                       print the version\n"
     "\n"
     "Run `warren <command> --help` for a command's options.\n";

@@ -192,7 +192,8 @@ int serve_main(std::vector<std::string> args) {
     urls.scheme = !cfg.public_scheme.empty() ? cfg.public_scheme : cfg.tls_cert.empty() ? "http" : "https";
     rest = std::make_shared<net::api>(node_api, keys, stats,
                                       net::api::options{cfg.default_image, cfg.max_body_bytes, urls,
-                                                        cfg.proxy_loopback == "agent", dir.string(), cfg.auto_pull});
+                                                        cfg.proxy_loopback == "agent", dir.string(), cfg.auto_pull,
+                                                        /* admin_web_dir: next to the binary */ ""});
     if (!bound) {
       std::cerr << "warren serve: " << bound.err().message << "\n";
       rc = 1;
