@@ -127,6 +127,14 @@ void start(const envd_call& c) {
   entry->pty = pty;
   auto stream = event_stream::open(c.ex, keepalive_event);
   attach(entry, stream);
+  // The request's deadline ends the process as well as the stream (envd: the process's context
+  // times out); the kill goes out before the stream's error, so a call the client makes next sees
+  // the process dying already. The agent's own timeout_ms is the backstop.
+  std::weak_ptr<process_entry> dl = entry;
+  stream->on_deadline([dl] {
+    if (auto e = dl.lock())
+      if (auto h = e->handle) h->kill();
+  });
   auto busy = std::make_shared<actors::stream_guard>(c.link->act);
   auto procs = c.st->procs;
   auto link = c.link;

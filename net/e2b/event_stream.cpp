@@ -152,8 +152,8 @@ void event_stream::tick(int64_t now) {
       std::lock_guard lk(mu_);
       fn = std::move(deadline_);
     }
-    finish("deadline_exceeded", "the request's deadline (Connect-Timeout-Ms) passed");
     if (fn) fn();
+    finish("deadline_exceeded", "the request's deadline (Connect-Timeout-Ms) passed");
     return;
   }
   if (keepalive_ns_ && now - last_ns_.load() >= keepalive_ns_) send(nlohmann::json::parse(keepalive_));
