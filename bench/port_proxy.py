@@ -41,7 +41,7 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "integration"))
-from warren_harness import Daemon, create_sandbox, destroy_sandbox, exec_, shared_images  # noqa: E402
+from warren_harness import Daemon, create_sandbox, destroy_sandbox, exec_, free_port, shared_images  # noqa: E402
 
 
 def wrk(url, conns, secs, host=None):
@@ -106,13 +106,6 @@ def median(xs):
     return xs[len(xs) // 2] if len(xs) % 2 else (xs[len(xs) // 2 - 1] + xs[len(xs) // 2]) / 2
 
 
-def free_port():
-    import socket
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
 
 
 def main():

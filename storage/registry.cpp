@@ -204,8 +204,6 @@ class client {
     std::string userpwd = creds_ ? creds_->first + ":" + creds_->second : "";
     if (scheme == "basic") {
       if (!creds_) return make_error(errc::unauthorized, "registry " + registry_ + " needs credentials (basic auth)");
-      auth_.clear();
-      basic_ = userpwd;
       auth_ = "Basic " + base64(userpwd);
       return ok();
     }
@@ -242,7 +240,7 @@ class client {
   std::string registry_, repo_, host_, base_;
   const registry_options& opts_;
   std::optional<std::pair<std::string, std::string>> creds_;
-  std::string auth_, basic_;
+  std::string auth_;  // the Authorization header value once a challenge was answered
 };
 
 bool is_index(const std::string& media) {

@@ -318,7 +318,11 @@ void get_watcher_events(const envd_call& c) {
   if (overflowed)
     return reply_connect_error(c.ex, "resource_exhausted",
                                "more than " + std::to_string(max_pending) + " events between polls; some were dropped");
-  if (evs.empty() && ended) return reply_connect_error(c.ex, *ended);
+  if (evs.empty() && ended) {  // its watch is over (directory gone, sandbox gone): say so once, forget it
+    std::lock_guard lk(watchers_mu);
+    watchers.erase(msg->value("watcherId", std::string()));
+    return reply_connect_error(c.ex, *ended);
+  }
   reply_json(c.ex, {{"events", evs}});
 }
 

@@ -58,13 +58,12 @@ json end_event(const agent::exit_info& e) {
 }
 
 // process.ProcessSelector → the entry, or answers not_found itself.
-process_ptr select(const envd_call& c, const json& msg, bool streaming, std::shared_ptr<event_stream> s = {}) {
+process_ptr select(const envd_call& c, const json& msg, std::shared_ptr<event_stream> s = {}) {
   auto fail = [&](const std::string& why) -> process_ptr {
     if (s) s->finish("not_found", why);
     else reply_connect_error(c.ex, "not_found", why);
     return nullptr;
   };
-  (void)streaming;
   const json sel = msg.contains("process") && msg["process"].is_object() ? msg["process"] : json::object();
   if (sel.contains("pid") && sel["pid"].is_number_integer()) {
     auto pid = sel["pid"].get<int64_t>();
@@ -184,7 +183,7 @@ void connect(const envd_call& c) {
   auto msg = request_message(c, true);
   if (!msg) return;
   auto stream = event_stream::open(c.ex, keepalive_event);
-  auto p = select(c, *msg, true, stream);
+  auto p = select(c, *msg, stream);
   if (!p) return;
   stream->send(event("start", {{"pid", p->pid}}));
   attach(p, stream);
@@ -204,7 +203,7 @@ void list(const envd_call& c) {
 void send_input(const envd_call& c) {
   auto msg = request_message(c, false);
   if (!msg) return;
-  auto p = select(c, *msg, false);
+  auto p = select(c, *msg);
   if (!p) return;
   const json in = msg->value("input", json::object());
   std::string b64 = in.contains("stdin") && in["stdin"].is_string() ? in["stdin"].get<std::string>()
@@ -224,7 +223,7 @@ void send_input(const envd_call& c) {
 void send_signal(const envd_call& c) {
   auto msg = request_message(c, false);
   if (!msg) return;
-  auto p = select(c, *msg, false);
+  auto p = select(c, *msg);
   if (!p) return;
   int sig = 0;
   const json s = msg->value("signal", json());
@@ -238,7 +237,7 @@ void send_signal(const envd_call& c) {
 void close_stdin(const envd_call& c) {
   auto msg = request_message(c, false);
   if (!msg) return;
-  auto p = select(c, *msg, false);
+  auto p = select(c, *msg);
   if (!p) return;
   if (p->pty) return reply_connect_error(c.ex, "failed_precondition", "a pty process has no stdin to close");
   if (auto h = p->handle) h->close_stdin();
@@ -248,7 +247,7 @@ void close_stdin(const envd_call& c) {
 void update(const envd_call& c) {
   auto msg = request_message(c, false);
   if (!msg) return;
-  auto p = select(c, *msg, false);
+  auto p = select(c, *msg);
   if (!p) return;
   if (msg->contains("pty") && (*msg)["pty"].is_object()) {
     if (!p->pty) return reply_connect_error(c.ex, "failed_precondition", "the process has no pty");

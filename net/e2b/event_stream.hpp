@@ -19,12 +19,11 @@ namespace warren::net::e2b {
 
 class event_stream : public std::enable_shared_from_this<event_stream> {
  public:
-  // keepalive: the message sent after that many ms without one (0 = none); deadline_ms: from
-  // the request's Connect-Timeout-Ms (0 = none).
+  // Starts the response. `keepalive_json` is sent after Keepalive-Ping-Interval seconds without
+  // a message (header absent: never); Connect-Timeout-Ms (absent: none) is the deadline.
   static std::shared_ptr<event_stream> open(exchange_ptr ex, std::string keepalive_json);
 
-  // Sends one message; false once the stream has ended or the client left. `pending` (if
-  // given) learns how many bytes are still queued for the client after this one.
+  // Sends one message; false once the stream has ended or the client left.
   bool send(const nlohmann::json& msg);
   // Ends the stream: the end-stream message ({} or the error), then the end of the body.
   void finish(const error* e = nullptr);

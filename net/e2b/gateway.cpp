@@ -48,17 +48,13 @@ std::optional<std::pair<std::string, uint16_t>> port_host(std::string_view host,
   return std::make_pair((*routed)->sandbox_id, (*routed)->port);
 }
 
-void dispatch_envd(const state_ptr& st, envd_call c) {
+// envd's routes Warren serves; anything else (e.g. envd's /init and /envs, which E2B's
+// orchestrator uses, not the SDK) is not_found.
+void dispatch_envd(const envd_call& c) {
   const auto& path = c.req().path;
   if (starts_with(path, "/process.Process/")) return serve_process(c, path.substr(17));
   if (starts_with(path, "/filesystem.Filesystem/")) return serve_filesystem(c, path.substr(23));
   if (path == "/files") return serve_files(c);
-  if (path == "/envs" && c.req().method == "GET") {
-    http_response r;
-    r.body = json(c.link ? json::object() : json::object()).dump();
-    return c.ex->respond(std::move(r));
-  }
-  (void)st;
   reply_connect_error(c.ex, "not_found", "envd has no " + c.req().method + " " + path + " here");
 }
 
@@ -66,14 +62,12 @@ void dispatch_envd(const state_ptr& st, envd_call c) {
 void serve_envd(const state_ptr& st, const exchange_ptr& ex, const std::string& id) {
   ex->set_route("(e2b envd)");
   const auto& req = ex->request();
-  if (req.path == "/health" && (req.method == "GET" || req.method == "HEAD")) {
-    // Answered only for a sandbox that is there: the SDK probes it to tell "killed" from a blip.
-  } else {
-    auto token = req.header("x-access-token");
-    if (token.empty() || !secret_equal(token, st->access_token(id)))
-      return reply_connect_error(ex, "unauthenticated",
-                                 token.empty() ? "missing X-Access-Token" : "invalid X-Access-Token");
-  }
+  // /health needs no token (the SDK probes it to tell "killed" from a network blip); it answers
+  // 204 only for a sandbox that is there.
+  bool health = req.path == "/health" && (req.method == "GET" || req.method == "HEAD");
+  auto token = req.header("x-access-token");
+  if (!health && (token.empty() || !secret_equal(token, st->access_token(id))))
+    return reply_connect_error(ex, "unauthenticated", token.empty() ? "missing X-Access-Token" : "invalid X-Access-Token");
   st->node->port_link(id, [st, ex, id](expected<actors::sandbox_link_ptr> l) {
     const auto& req = ex->request();
     if (!l) {
@@ -98,10 +92,10 @@ void serve_envd(const state_ptr& st, const exchange_ptr& ex, const std::string& 
     if (auto it = req.query.find("username"); it != req.query.end() && !it->second.empty()) user = it->second;
     if (!user.empty() && !valid_user_name(user))
       return reply_connect_error(ex, "invalid_argument", "bad user name \"" + user + "\"");
-    auto go = [st, c](std::string u) mutable {
+    auto go = [c](std::string u) mutable {
       c.user = u;
       c.home = home_of(u);
-      dispatch_envd(st, std::move(c));
+      dispatch_envd(c);
     };
     if (!user.empty()) return go(user);
     {
@@ -169,10 +163,14 @@ bool gateway::handle(const exchange_ptr& ex) {
     st_->proxy->forward(ex, port_target{sid, static_cast<uint16_t>(port), "", req.target});
     return true;
   }
-  // envd by host: 49983-<id>.<domain> (other ports of such hosts are the port proxy's).
-  if (auto h = port_host(req.header("host"), st_->proxy->urls().domain); h && h->second == envd_port) {
-    serve_envd(st_, ex, h->first);
-    return true;
+  // envd by host: 49983-<id>.<domain> (other ports of such hosts are the port proxy's; the
+  // prefix test keeps the full parse off the proxy's hot path).
+  auto host = req.header("host");
+  if (host.substr(0, 6) == "49983-") {
+    if (auto h = port_host(host, st_->proxy->urls().domain); h && h->second == envd_port) {
+      serve_envd(st_, ex, h->first);
+      return true;
+    }
   }
   // The control plane.
   const auto& p = req.path;

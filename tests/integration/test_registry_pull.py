@@ -19,15 +19,7 @@ import time
 
 import pytest
 
-from warren_harness import WARREN, Daemon, destroy_sandbox, exec_, shared_images, tool
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    p = s.getsockname()[1]
-    s.close()
-    return p
+from warren_harness import WARREN, Daemon, destroy_sandbox, exec_, free_port, shared_images, tool
 
 
 class Registry:

@@ -319,3 +319,12 @@ def npm_modules(pkg_dir):
             pytest.fail("npm ci failed:\n" + out[-4000:])
         open(os.path.join(d, ".complete"), "w").close()
     return os.path.join(d, "node_modules")
+
+
+def free_port():
+    """A TCP port free on loopback right now (for servers a test or benchmark starts itself)."""
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    p = s.getsockname()[1]
+    s.close()
+    return p
