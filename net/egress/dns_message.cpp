@@ -63,7 +63,7 @@ bool read_name(std::string_view w, size_t& pos, std::string& out) {
       break;
     }
     total += len + 1u;
-    if (p + 1 + len > w.size() || total > 255) return false;
+    if (p + 1 + len > w.size() || total > 254) return false;  // 255 with the root label
     std::string_view label = w.substr(p + 1, len);
     if (!label_ok(label)) return false;
     out += ascii_lower(label);
