@@ -88,6 +88,7 @@ std::optional<std::string> unbase64(std::string_view text) {
   if (n < 0) return std::nullopt;
   size_t pad = text.back() == '=' ? (text[text.size() - 2] == '=' ? 2 : 1) : 0;
   out.resize(static_cast<size_t>(n) - pad);  // EVP_DecodeBlock counts the padding as zero bytes
+  if (base64(out) != text) return std::nullopt;  // non-canonical (stray bits in the last character)
   return out;
 }
 
