@@ -20,12 +20,6 @@ using namespace warren::net::egress;
 
 namespace {
 
-mode_t mode_of(const std::string& path) {
-  struct stat st {};
-  REQUIRE(::stat(path.c_str(), &st) == 0);
-  return st.st_mode & 0777;
-}
-
 struct handshake_result {
   bool connected = false;
   long verify = -1;
@@ -69,6 +63,28 @@ handshake_result handshake(SSL_CTX* server_ctx, SSL_CTX* client_ctx, const std::
   return r;
 }
 
+// A node CA in a fresh directory, and a client context trusting it.
+struct trusted_ca {
+  test::temp_dir tmp;
+  std::shared_ptr<node_ca> ca;
+  std::shared_ptr<SSL_CTX> client;
+  trusted_ca() {
+    auto made = node_ca::load_or_create(tmp.path);
+    REQUIRE(made);
+    ca = *made;
+    auto c = make_client_ctx(tmp.path + "/ca.pem");
+    REQUIRE(c);
+    client = *c;
+  }
+  // A handshake between server_ctx(server_host) and the client verifying verify_host.
+  handshake_result connect(const std::string& server_host, const std::string& verify_host,
+                           const std::string& alpn_offer = "") {
+    auto server = ca->server_ctx(server_host);
+    REQUIRE(server);
+    return handshake(server->get(), client.get(), verify_host, alpn_offer);
+  }
+};
+
 }  // namespace
 
 TEST_CASE("the node CA: files 0600 in a 0700 dir, a P-256 CA certificate as specified, reused next time") {
@@ -76,9 +92,9 @@ TEST_CASE("the node CA: files 0600 in a 0700 dir, a P-256 CA certificate as spec
   std::string dir = tmp.path + "/ca";
   auto ca = node_ca::load_or_create(dir);
   REQUIRE(ca);
-  CHECK(mode_of(dir) == 0700);
-  CHECK(mode_of(dir + "/ca.pem") == 0600);
-  CHECK(mode_of(dir + "/ca.key") == 0600);
+  CHECK(test::mode_of(dir) == 0700);
+  CHECK(test::mode_of(dir + "/ca.pem") == 0600);
+  CHECK(test::mode_of(dir + "/ca.key") == 0600);
 
   const std::string& pem = (*ca)->cert_pem();
   BIO* bio = BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size()));
@@ -136,93 +152,60 @@ TEST_CASE("a group-readable or mismatched CA key is refused; a lone certificate 
 }
 
 TEST_CASE("a client trusting the node CA completes a verified handshake with server_ctx(host), ALPN http/1.1") {
-  test::temp_dir tmp;
-  auto ca = node_ca::load_or_create(tmp.path);
-  REQUIRE(ca);
-  auto server = (*ca)->server_ctx("api.example.com");
-  REQUIRE(server);
-  auto client = make_client_ctx(tmp.path + "/ca.pem");
-  REQUIRE(client);
-
-  auto r = handshake(server->get(), client->get(), "api.example.com");
+  trusted_ca f;
+  auto r = f.connect("api.example.com", "api.example.com");
   CHECK(r.connected);
   CHECK(r.verify == X509_V_OK);
   CHECK(r.alpn == "http/1.1");
   CHECK(r.peer_chain == 2);  // leaf and the CA
 
   // A client offering h2 first still gets http/1.1; one offering only h2 gets no ALPN at all.
-  CHECK(handshake(server->get(), client->get(), "api.example.com", std::string("\x02h2\x08http/1.1", 12)).alpn ==
-        "http/1.1");
-  auto h2_only = handshake(server->get(), client->get(), "api.example.com", std::string("\x02h2", 3));
+  CHECK(f.connect("api.example.com", "api.example.com", std::string("\x02h2\x08http/1.1", 12)).alpn == "http/1.1");
+  auto h2_only = f.connect("api.example.com", "api.example.com", std::string("\x02h2", 3));
   CHECK(h2_only.connected);
   CHECK(h2_only.alpn.empty());
 }
 
 TEST_CASE("a certificate for another host fails hostname verification") {
-  test::temp_dir tmp;
-  auto ca = node_ca::load_or_create(tmp.path);
-  REQUIRE(ca);
-  auto other = (*ca)->server_ctx("other.example");
-  REQUIRE(other);
-  auto client = make_client_ctx(tmp.path + "/ca.pem");
-  REQUIRE(client);
-  auto r = handshake(other->get(), client->get(), "api.example.com");
+  trusted_ca f;
+  auto r = f.connect("other.example", "api.example.com");
   CHECK_FALSE(r.connected);
   CHECK(r.verify == X509_V_ERR_HOSTNAME_MISMATCH);
 }
 
 TEST_CASE("a client that does not trust this node's CA refuses its certificates") {
-  test::temp_dir tmp;
-  auto ca = node_ca::load_or_create(tmp.path + "/one");
-  auto stranger = node_ca::load_or_create(tmp.path + "/two");
-  REQUIRE(ca);
-  REQUIRE(stranger);
-  auto server = (*ca)->server_ctx("api.example.com");
+  trusted_ca f, stranger;
+  auto server = stranger.ca->server_ctx("api.example.com");
   REQUIRE(server);
-  auto client = make_client_ctx(tmp.path + "/two/ca.pem");
-  REQUIRE(client);
-  auto r = handshake(server->get(), client->get(), "api.example.com");
+  auto r = handshake(server->get(), f.client.get(), "api.example.com");
   CHECK_FALSE(r.connected);
   CHECK(r.verify != X509_V_OK);
 }
 
 TEST_CASE("an IP literal gets an IP SAN and verifies as an address") {
-  test::temp_dir tmp;
-  auto ca = node_ca::load_or_create(tmp.path);
-  REQUIRE(ca);
-  auto client = make_client_ctx(tmp.path + "/ca.pem");
-  REQUIRE(client);
+  trusted_ca f;
   for (const char* ip : {"192.0.2.5", "2001:db8::5"}) {
-    auto server = (*ca)->server_ctx(ip);
-    REQUIRE(server);
-    auto r = handshake(server->get(), client->get(), ip);
+    auto r = f.connect(ip, ip);
     CHECK(r.connected);
     CHECK(r.verify == X509_V_OK);
   }
-  auto v4 = (*ca)->server_ctx("192.0.2.5");
-  CHECK_FALSE(handshake(v4->get(), client->get(), "192.0.2.6").connected);
+  CHECK_FALSE(f.connect("192.0.2.5", "192.0.2.6").connected);
 }
 
 TEST_CASE("server contexts are cached per host; names that are not host names are refused") {
-  test::temp_dir tmp;
-  auto ca = node_ca::load_or_create(tmp.path);
-  REQUIRE(ca);
-  auto a = (*ca)->server_ctx("api.example.com");
-  auto b = (*ca)->server_ctx("API.example.com");
+  trusted_ca f;
+  auto a = f.ca->server_ctx("api.example.com");
+  auto b = f.ca->server_ctx("API.example.com");
   REQUIRE(a);
   REQUIRE(b);
   CHECK(a->get() == b->get());
-  CHECK((*ca)->server_ctx("x.example")->get() != a->get());
-  CHECK((*ca)->server_ctx("a,DNS:evil.example").err().code == errc::bad_request);
-  CHECK((*ca)->server_ctx("").err().code == errc::bad_request);
-  CHECK((*ca)->server_ctx(std::string(300, 'a')).err().code == errc::bad_request);
+  CHECK(f.ca->server_ctx("x.example")->get() != a->get());
+  CHECK(f.ca->server_ctx("a,DNS:evil.example").err().code == errc::bad_request);
+  CHECK(f.ca->server_ctx("").err().code == errc::bad_request);
+  CHECK(f.ca->server_ctx(std::string(300, 'a')).err().code == errc::bad_request);
   // A name longer than X.509's 64-character CN still gets a certificate (by its SAN).
   auto long_name = std::string(60, 'a') + ".example.com";
-  auto server = (*ca)->server_ctx(long_name);
-  REQUIRE(server);
-  auto client = make_client_ctx(tmp.path + "/ca.pem");
-  REQUIRE(client);
-  CHECK(handshake(server->get(), client->get(), long_name).verify == X509_V_OK);
+  CHECK(f.connect(long_name, long_name).verify == X509_V_OK);
 }
 
 TEST_CASE("make_client_ctx refuses an unreadable extra CA file; prepare_client refuses bad names") {

@@ -11,20 +11,12 @@
 using namespace warren;
 using namespace warren::net::egress;
 
-namespace {
-mode_t mode_of(const std::string& path) {
-  struct stat st {};
-  REQUIRE(::stat(path.c_str(), &st) == 0);
-  return st.st_mode & 0777;
-}
-}  // namespace
-
 TEST_CASE("a sealed secret opens to the same bytes, and the key file is made 0600 and reused") {
   test::temp_dir dir;
   std::string key = dir.path + "/secret.key";
   auto box = secret_box::load_or_create(key);
   REQUIRE(box);
-  CHECK(mode_of(key) == 0600);
+  CHECK(test::mode_of(key) == 0600);
   std::string plain = std::string("sk-test-\0binary\xff", 16);
   std::string sealed = box->seal(plain);
   CHECK(sealed.rfind("wsb1:", 0) == 0);

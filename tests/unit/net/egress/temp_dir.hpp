@@ -1,7 +1,9 @@
-// tests/unit/net/egress/temp_dir.hpp — a fresh directory under /tmp for one test, removed with it.
+// tests/unit/net/egress/temp_dir.hpp — a fresh directory under /tmp for one test, removed with it, and
+// the permission bits of a file in it.
 #pragma once
 
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 #include <string>
@@ -19,5 +21,11 @@ struct temp_dir {
     std::filesystem::remove_all(path, ec);
   }
 };
+
+// -1 if path does not exist.
+inline int mode_of(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<int>(st.st_mode & 0777) : -1;
+}
 
 }  // namespace warren::net::egress::test
