@@ -168,7 +168,8 @@ expected<std::shared_ptr<node_ca>> create_ca(const std::string& cert_path, const
 
 expected<std::shared_ptr<node_ca>> load_ca(const std::string& cert_path, const std::string& key_path) {
   struct stat st {};
-  if (::stat(key_path.c_str(), &st) != 0 || (st.st_mode & 077) != 0)
+  if (::stat(key_path.c_str(), &st) != 0) return make_error(errc::internal, "stat " + key_path + ": " + std::strerror(errno));
+  if ((st.st_mode & 077) != 0)
     return make_error(errc::forbidden, "CA key " + key_path + " is readable by group/others (want mode 0600)");
   auto cert_pem = read_file(cert_path);
   auto key_pem = read_file(key_path);

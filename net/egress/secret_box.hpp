@@ -10,6 +10,7 @@
 
 namespace warren::net::egress {
 
+// Immutable once loaded: seal and open may be called from any number of threads.
 class secret_box {
  public:
   // Reads the 32-byte key at key_path, or creates it (random, mode 0600, atomically: written to a
