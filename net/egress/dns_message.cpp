@@ -39,8 +39,8 @@ bool label_ok(std::string_view label) {
 }
 
 // Reads the name at pos (lower-cased, dots between labels) and moves pos past it. A compression
-// pointer must point before the run of labels it ends (so targets strictly decrease: no loops), and
-// at most kMaxPointerHops are followed.
+// pointer must point past the header and before the run of labels it ends (so targets strictly
+// decrease: no loops), and at most kMaxPointerHops are followed.
 bool read_name(std::string_view w, size_t& pos, std::string& out) {
   out.clear();
   size_t p = pos, run_start = pos, total = 0;
@@ -53,7 +53,8 @@ bool read_name(std::string_view w, size_t& pos, std::string& out) {
       size_t target = get16(w, p) & 0x3FFF;
       if (!jumped) pos = p + 2;
       jumped = true;
-      if (target >= run_start || ++hops > kMaxPointerHops) return false;
+      // Never into the header: a reply built from a query's question bytes has another header.
+      if (target < kHeader || target >= run_start || ++hops > kMaxPointerHops) return false;
       p = run_start = target;
       continue;
     }

@@ -269,6 +269,7 @@ TEST_CASE("hostile packets: truncation, pointer loops, forward pointers, odd lab
   std::string header("\x00\x01\x01\x00\x00\x01\x00\x00\x00\x00\x00\x00", 12);
   CHECK_FALSE(parse_query(header + std::string("\xC0\x0C\x00\x01\x00\x01", 6)));             // points at itself
   CHECK_FALSE(parse_query(header + std::string("\xC0\x0E\x00\x01\x00\x01\x00", 7)));         // points forward
+  CHECK_FALSE(parse_query(header + std::string("\xC0\x02\x00\x01\x00\x01", 6)));             // into the header
   CHECK_FALSE(parse_query(header + std::string("\x01" "a\xC0\x0C\x00\x01\x00\x01", 8)));     // loops to its own start
   CHECK_FALSE(parse_query(header + std::string("\x03" "a.b\x00\x00\x01\x00\x01", 9)));       // '.' inside a label
   CHECK_FALSE(parse_query(header + std::string("\x03" "a\0b\x00\x00\x01\x00\x01", 9)));      // NUL inside a label
