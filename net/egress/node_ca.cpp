@@ -229,7 +229,9 @@ expected<std::shared_ptr<SSL_CTX>> node_ca::server_ctx(const std::string& host_i
   auto ctx = make_server_ctx(host);  // outside the lock: key generation and signing take a while
   if (!ctx) return ctx;
   std::lock_guard lock(mu_);
-  if (!cache_.count(host)) order_.push_back(host);
+  auto it = cache_.find(host);
+  if (it != cache_.end() && now - it->second.made < kLeafRenewAfter) return it->second.ctx;  // a racing call won
+  if (it == cache_.end()) order_.push_back(host);
   cache_[host] = cached{*ctx, now};
   while (cache_.size() > server_ctx_cache_size) {
     cache_.erase(order_.front());

@@ -29,8 +29,9 @@ class node_ca {
   // A server SSL_CTX for host: leaf with SAN DNS:host (IP:host for an IP literal), EC P-256, valid
   // now-1h..+90 days, random 128-bit serial, signed by the CA, chain including the CA; TLS 1.2+; ALPN
   // selects "http/1.1" only (a client offering just h2 gets no ALPN and speaks HTTP/1.1). Cached per
-  // host (thread-safe, at most server_ctx_cache_size entries, oldest dropped; a leaf older than 30
-  // days is remade). host must be a DNS name (letters, digits, '-', '.', '_') or an IP literal.
+  // host (thread-safe: racing first calls all get the one cached; at most server_ctx_cache_size
+  // entries, oldest dropped; a leaf older than 30 days is remade). host must be a DNS name (letters,
+  // digits, '-', '.', '_'; lower-cased here) or an IP literal.
   expected<std::shared_ptr<SSL_CTX>> server_ctx(const std::string& host);
 
   static constexpr size_t server_ctx_cache_size = 1024;

@@ -11,6 +11,7 @@
 
 #include <fstream>
 #include <thread>
+#include <vector>
 
 #include "net/egress/node_ca.hpp"
 #include "tests/unit/net/egress/temp_dir.hpp"
@@ -216,4 +217,29 @@ TEST_CASE("make_client_ctx refuses an unreadable extra CA file; prepare_client r
   CHECK_FALSE(prepare_client(ssl, "bad name"));
   CHECK(prepare_client(ssl, "api.example.com"));
   SSL_free(ssl);
+}
+
+TEST_CASE("server_ctx from several threads returns one context per host; the cache drops its oldest host past its bound") {
+  trusted_ca f;
+  std::vector<std::thread> threads;
+  std::vector<std::vector<SSL_CTX*>> seen(4);
+  for (size_t t = 0; t < seen.size(); ++t)
+    threads.emplace_back([&, t] {
+      for (int h = 0; h < 8; ++h) seen[t].push_back(f.ca->server_ctx("h" + std::to_string(h) + ".test")->get());
+    });
+  for (auto& t : threads) t.join();
+  for (int h = 0; h < 8; ++h) {
+    SSL_CTX* cached = f.ca->server_ctx("h" + std::to_string(h) + ".test")->get();
+    size_t agreeing = 0;
+    for (const auto& s : seen) agreeing += s[h] == cached;
+    CHECK(agreeing == seen.size());  // racing first calls each make one, but all return the one cached
+  }
+
+  auto first = f.ca->server_ctx("first.test");
+  REQUIRE(first);
+  for (size_t i = 0; i < node_ca::server_ctx_cache_size; ++i) REQUIRE(f.ca->server_ctx("n" + std::to_string(i) + ".test"));
+  auto again = f.ca->server_ctx("first.test");
+  REQUIRE(again);
+  CHECK(again->get() != first->get());  // evicted, made anew
+  CHECK(f.connect("first.test", "first.test").verify == X509_V_OK);
 }
