@@ -257,6 +257,11 @@ class CuttingProxy:
         upstream = socket.create_connection(("127.0.0.1", self.upstream))
         try:
             first = client.recv(65536)
+            while first and first[:1] != b"\x16" and b"\r\n\r\n" not in first:  # a whole request head (TLS: as is)
+                more = client.recv(65536)
+                if not more:
+                    break
+                first += more
             m = re.search(rb"/blobs/(sha256:[0-9a-f]{64})", first)
             name = m.group(1).decode() if m else None
             limit = self.cut[1] if self.cut and name == self.cut[0] else None
