@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <mutex>
 #include <sstream>
 
@@ -33,6 +34,17 @@ struct response {
   std::string body;
 };
 
+// Where a blob download goes: a 2xx body into the file (at most `limit` bytes, the size the
+// manifest gives), any other body (a 401's, an error's) into the response.
+struct sink {
+  response* r;
+  FILE* file;
+  uint64_t limit;
+  bool resumed;  // asked for a range: a whole body (200) means starting over
+  uint64_t written = 0;
+  bool over = false, restart = false;
+};
+
 size_t on_header(char* p, size_t size, size_t n, void* ud) {
   auto* r = static_cast<response*>(ud);
   std::string line(p, size * n);
@@ -45,6 +57,8 @@ size_t on_header(char* p, size_t size, size_t n, void* ud) {
     r->headers[k] = v;
   } else if (line.rfind("HTTP/", 0) == 0) {
     r->headers.clear();  // a new response (after a redirect or 100)
+    auto sp = line.find(' ');
+    r->status = sp == std::string::npos ? 0 : std::atol(line.c_str() + sp + 1);
   }
   return size * n;
 }
@@ -55,7 +69,18 @@ size_t on_body(char* p, size_t size, size_t n, void* ud) {
 }
 
 size_t on_file(char* p, size_t size, size_t n, void* ud) {
-  return std::fwrite(p, size, n, static_cast<FILE*>(ud)) * size;
+  auto* s = static_cast<sink*>(ud);
+  if (s->r->status < 200 || s->r->status > 299) return on_body(p, size, n, s->r);
+  if (s->resumed && s->r->status == 200) {
+    s->restart = true;
+    return 0;
+  }
+  if (s->written + size * n > s->limit) {
+    s->over = true;
+    return 0;  // curl stops: CURLE_WRITE_ERROR
+  }
+  s->written += size * n;
+  return std::fwrite(p, size, n, s->file) * size;
 }
 
 void curl_global() {
@@ -133,37 +158,46 @@ class client {
       : registry_(std::move(registry)), repo_(std::move(repository)), opts_(opts) {
     curl_global();
     host_ = registry_ == "docker.io" ? "registry-1.docker.io" : registry_;
-    bool plain = is_loopback(registry_) ||
-                 std::find(opts.insecure.begin(), opts.insecure.end(), registry_) != opts.insecure.end();
+    bool plain = std::find(opts.insecure.begin(), opts.insecure.end(), registry_) != opts.insecure.end();
+    // A loopback registry is tried over HTTPS (verified) and spoken to in plain HTTP only when it
+    // does not speak TLS at all.
+    may_fall_back_ = !plain && is_loopback(registry_);
     base_ = (plain ? "http://" : "https://") + host_ + "/v2/" + repo_;
     if (auto it = opts.credentials.find(registry_); it != opts.credentials.end()) creds_ = it->second;
   }
 
-  // GET with the registry's auth; into `file` (from byte `from`) or the returned body.
-  expected<response> get(const std::string& path, const std::string& accept, FILE* file = nullptr, long from = 0) {
+  // GET with the registry's auth; a 2xx body into `out` (resuming at byte `from`), or the
+  // returned body.
+  expected<response> get(const std::string& path, const std::string& accept, sink* out = nullptr, long from = 0) {
     for (int attempt = 0; attempt < 2; ++attempt) {
-      auto r = once(base_ + path, accept, file, from);
+      auto r = once(base_ + path, accept, out, from);
+      if (!r && may_fall_back_ && last_code_ == CURLE_SSL_CONNECT_ERROR) {  // plain HTTP on loopback
+        base_ = "http://" + host_ + "/v2/" + repo_;
+        may_fall_back_ = false;
+        r = once(base_ + path, accept, out, from);
+      }
       if (!r) return r;
+      may_fall_back_ = false;
       if (r->status != 401 || attempt == 1) return r;
       auto challenge = r->headers["www-authenticate"];
       if (auto st = authenticate(challenge); !st) return st.err();
-      if (file) {  // the 401's body went into the file: start it again
-        std::fflush(file);
-        if (ftruncate(fileno(file), from) != 0 || std::fseek(file, from, SEEK_SET) != 0)
-          return make_error(errc::internal, "cannot rewind a download");
-      }
     }
     return make_error(errc::internal, "unreachable");
   }
 
   const std::string& where() const { return base_; }
+  const std::string& registry() const { return registry_; }
+  bool has_credentials() const { return creds_.has_value(); }
+  CURLcode last_code() const { return last_code_; }
 
  private:
-  expected<response> once(const std::string& url, const std::string& accept, FILE* file, long from,
+  expected<response> once(const std::string& url, const std::string& accept, sink* out, long from,
                           bool with_auth = true, const std::string* basic = nullptr) {
     CURL* c = curl_easy_init();
     if (!c) return make_error(errc::internal, "curl_easy_init failed");
     response r;
+    char why[CURL_ERROR_SIZE] = "";
+    curl_easy_setopt(c, CURLOPT_ERRORBUFFER, why);
     curl_slist* hdrs = nullptr;
     if (!accept.empty()) hdrs = curl_slist_append(hdrs, ("Accept: " + accept).c_str());
     if (with_auth && !auth_.empty()) hdrs = curl_slist_append(hdrs, ("Authorization: " + auth_).c_str());
@@ -182,9 +216,10 @@ class client {
       curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
       curl_easy_setopt(c, CURLOPT_USERPWD, basic->c_str());
     }
-    if (file) {
+    if (out) {
+      out->r = &r;
       curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_file);
-      curl_easy_setopt(c, CURLOPT_WRITEDATA, file);
+      curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
       if (from > 0) curl_easy_setopt(c, CURLOPT_RESUME_FROM, from);
     } else {
       curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
@@ -194,9 +229,14 @@ class client {
     curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
     curl_slist_free_all(hdrs);
     curl_easy_cleanup(c);
-    if (rc != CURLE_OK)
-      return make_error(errc::bad_gateway, "registry " + registry_ + ": " + curl_easy_strerror(rc) + " (" + url + ")");
-    return r;
+    last_code_ = rc;
+    if (out) out->r = nullptr;
+    if (rc == CURLE_OK) return r;
+    std::string detail = why[0] ? why : curl_easy_strerror(rc);
+    if (rc == CURLE_PEER_FAILED_VERIFICATION)
+      return make_error(errc::bad_gateway, "registry " + registry_ + ": TLS certificate not trusted (" + detail +
+                                               "); give its CA as ca_file in registries.json (" + url + ")");
+    return make_error(errc::bad_gateway, "registry " + registry_ + ": " + detail + " (" + url + ")");
   }
 
   status authenticate(const std::string& challenge) {
@@ -241,6 +281,8 @@ class client {
   const registry_options& opts_;
   std::optional<std::pair<std::string, std::string>> creds_;
   std::string auth_;  // the Authorization header value once a challenge was answered
+  bool may_fall_back_ = false;  // to plain HTTP, until the registry has answered once
+  CURLcode last_code_ = CURLE_OK;
 };
 
 bool is_index(const std::string& media) {
@@ -260,7 +302,9 @@ expected<std::pair<json, std::string>> fetch_manifest(client& c, const std::stri
   auto r = c.get("/manifests/" + ref, manifest_accept);
   if (!r) return r.err();
   if (r->status == 404) return make_error(errc::not_found, "no manifest " + ref + " at " + c.where());
-  if (r->status == 401 || r->status == 403) return make_error(errc::unauthorized, "pull of " + c.where() + " refused: " + error_of(*r));
+  if (r->status == 401 || r->status == 403)
+    return make_error(errc::unauthorized, "pull of " + c.where() + " refused: " + error_of(*r) +
+                                              (c.has_credentials() ? "" : " (no credentials for " + c.registry() + " in registries.json)"));
   if (r->status != 200) return make_error(errc::bad_gateway, "manifest " + ref + ": " + error_of(*r));
   std::string digest = "sha256:" + hex_sha256(r->body);
   if (ref.rfind("sha256:", 0) == 0 && ref != digest)
@@ -299,9 +343,9 @@ expected<std::string> pull_image(image_store& store, const std::string& ref_text
   auto ref = image_ref::parse(ref_text);
   if (!ref) return ref.err();
   client c(ref->registry(), ref->repository(), opts);
-  say("pull " + ref->str() + " from " + c.where());
   auto m = fetch_manifest(c, ref->digest.empty() ? ref->tag : ref->digest);
   if (!m) return m.err();
+  say("pull " + ref->str() + " from " + c.where());  // https://, or http:// once known plain
   auto [manifest, digest] = *m;
   if (is_index(manifest.value("mediaType", std::string()))) {
     std::string pick;
@@ -320,7 +364,10 @@ expected<std::string> pull_image(image_store& store, const std::string& ref_text
   }
   if (!manifest.contains("layers") || !manifest["layers"].is_array())
     return make_error(errc::bad_gateway, "manifest of " + ref->str() + " has no layers (schema 1 is not supported)");
-  fs::create_directories(store.blob_dir());
+  // Held (shared) until the image is installed: an image removal does not collect these blobs.
+  int lock = store.blobs_lock(false, true);
+  if (lock < 0) return make_error(errc::internal, "cannot lock " + store.blob_dir());
+  std::unique_ptr<int, void (*)(int*)> unlock(&lock, [](int* fd) { close(*fd); });
   std::vector<std::string> paths, digests;
   size_t i = 0, n = manifest["layers"].size();
   for (auto& l : manifest["layers"]) {
@@ -332,27 +379,42 @@ expected<std::string> pull_image(image_store& store, const std::string& ref_text
     auto path = store.blob_dir() + "/" + hex;
     paths.push_back(path);
     digests.push_back(d);
+    auto what = "layer " + std::to_string(i) + "/" + std::to_string(n) + " " + d.substr(0, 19);
     if (fs::exists(path)) {
-      say("layer " + std::to_string(i) + "/" + std::to_string(n) + " " + d.substr(0, 19) + ": already here");
+      say(what + ": already here");
       continue;
     }
+    bool sized = l.contains("size") && l["size"].is_number_unsigned();
+    uint64_t size = sized ? l["size"].get<uint64_t>() : UINT64_MAX;
     auto part = path + ".part";
     std::error_code ec;
     expected<response> r = make_error(errc::internal, "no attempt");
     for (int attempt = 0; attempt < 2; ++attempt) {
-      long from = fs::exists(part, ec) ? static_cast<long>(fs::file_size(part, ec)) : 0;
+      uint64_t from = fs::exists(part, ec) ? fs::file_size(part, ec) : 0;
+      if (from > size) from = 0;  // not a prefix of this blob
       FILE* f = std::fopen(part.c_str(), from ? "ab" : "wb");
       if (!f) return make_error(errc::internal, "cannot write " + part);
-      say("layer " + std::to_string(i) + "/" + std::to_string(n) + " " + d.substr(0, 19) + ": " +
-          (from ? "resuming at " + std::to_string(from) + " bytes" : "downloading") +
-          (l.contains("size") ? " (" + std::to_string(l["size"].get<uint64_t>()) + " bytes)" : ""));
-      r = c.get("/blobs/" + d, "", f, from);
+      say(what + ": " + (from ? "resuming at " + std::to_string(from) + " bytes" : "downloading") +
+          (sized ? " (" + std::to_string(size) + " bytes)" : ""));
+      sink out{nullptr, f, size - from, from > 0};
+      r = c.get("/blobs/" + d, "", &out, static_cast<long>(from));
       std::fclose(f);
-      if (!r) return r.err();  // the .part stays: the next pull resumes it
       // A registry that ignores the range sends it all again (200) or refuses it (416): start over.
-      if (from > 0 && (r->status == 200 || r->status == 416)) {
+      if (from > 0 && (out.restart || c.last_code() == CURLE_RANGE_ERROR || (r && r->status == 416))) {
         fs::remove(part, ec);
         continue;
+      }
+      if (out.over) {
+        fs::remove(part, ec);
+        return make_error(errc::bad_gateway, "blob " + d + " is larger than the " + std::to_string(size) +
+                                                 " bytes its manifest says: corrupt or tampered registry");
+      }
+      if (!r) {  // what arrived stays as the .part: the next pull resumes it
+        if (from + out.written == 0) fs::remove(part, ec);
+        if (r.err().code != errc::bad_gateway || from + out.written == 0) return r.err();
+        return make_error(errc::bad_gateway, "blob " + d + ": download interrupted after " +
+                                                 std::to_string(from + out.written) + " bytes (" + r.err().message +
+                                                 "); the next pull resumes it");
       }
       break;
     }
