@@ -90,7 +90,7 @@ expected<sandbox_env> env_for(const node_settings& cfg, const storage::sandbox_r
   if (!cfg.images) return make_error(errc::not_found, "unknown image " + rec.image);
   auto rootfs = cfg.images->rootfs_path(rec.image);
   if (!rootfs) return make_error(errc::not_found, "unknown image \"" + rec.image + "\"");
-  return sandbox_env{cfg.store, *drv, cfg.agent_io, *rootfs};
+  return sandbox_env{cfg.store, *drv, cfg.agent_io, *rootfs, cfg.egress};
 }
 
 std::string snapshots_dir(self_ptr self) { return self->state.cfg.data_dir + "/snapshots"; }
@@ -226,6 +226,9 @@ void copy_shape(const From& f, To& t) {
   t.timeout = f.timeout;
   t.sandbox_timeout = f.sandbox_timeout;
   t.network_profile = f.network_profile;
+  t.allow = f.allow;
+  t.deny = f.deny;
+  t.credentials = f.credentials;
   t.env = f.env;
 }
 
@@ -487,6 +490,15 @@ node_actor spawn_node(caf::actor_system& sys, node_settings settings) {
         },
         [self](usage_atom, const std::string& id, const std::string& tenant, bool admin) -> caf::result<std::string> {
           if (auto* c = find_child(self, id, tenant, admin)) return self->delegate(c->hdl, usage_atom::value);
+          return to_caf(not_live(self, id, tenant, admin));
+        },
+        [self](network_atom, const std::string& id, const std::string& tenant, bool admin,
+               const std::string& body) -> caf::result<std::string> {
+          if (auto* c = find_child(self, id, tenant, admin)) return self->delegate(c->hdl, network_atom::value, body);
+          return to_caf(not_live(self, id, tenant, admin));
+        },
+        [self](refused_atom, const std::string& id, const std::string& tenant, bool admin) -> caf::result<std::string> {
+          if (auto* c = find_child(self, id, tenant, admin)) return self->delegate(c->hdl, refused_atom::value);
           return to_caf(not_live(self, id, tenant, admin));
         },
         [self](deadline_atom, const std::string& id, const std::string& tenant, bool admin,

@@ -12,6 +12,7 @@
 #include <caf/atom.hpp>
 
 #include "actors/admin_tree.hpp"
+#include "actors/egress_hooks.hpp"
 #include "actors/sandbox.hpp"
 #include "actors/snapshot.hpp"
 #include "storage/meta_store.hpp"
@@ -45,6 +46,7 @@ struct node_settings {
   std::map<std::string, std::shared_ptr<vmm::driver>> drivers;  // "jail" → driver
   std::shared_ptr<storage::image_store> images;
   boost::asio::io_context* agent_io = nullptr;  // where agent connections live
+  std::shared_ptr<egress_hooks> egress;  // the node's egress services (null: none)
 };
 
 // Who asks: every sandbox call carries it; another tenant's sandbox answers not_found.
@@ -76,6 +78,8 @@ using node_actor = caf::typed_actor<
     caf::replies_to<reconnect_atom, std::string, std::string, bool>::with<std::string>,
     caf::replies_to<deadline_atom, std::string, std::string, bool, std::string>::with<std::string>,
     caf::replies_to<usage_atom, std::string, std::string, bool>::with<std::string>,
+    caf::replies_to<network_atom, std::string, std::string, bool, std::string>::with<std::string>,
+    caf::replies_to<refused_atom, std::string, std::string, bool>::with<std::string>,
     // (id, tenant, admin, count) → JSON array of the children's encoded records, once running.
     caf::replies_to<fork_atom, std::string, std::string, bool, int>::with<std::string>,
     // (id, tenant, admin, name) → the encoded snapshot record.

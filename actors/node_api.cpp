@@ -145,6 +145,12 @@ void node_api::remove_image(std::string ref, reply_fn<bool> reply) const {
 void node_api::sandbox_usage(std::string id, principal who, reply_fn<std::string> reply) const {
   ask_text(impl_->sys, impl_->node, reply, usage_atom::value, std::move(id), who.tenant, who.admin);
 }
+void node_api::set_network(std::string id, principal who, std::string body, reply_fn<std::string> reply) const {
+  ask_text(impl_->sys, impl_->node, reply, network_atom::value, std::move(id), who.tenant, who.admin, std::move(body));
+}
+void node_api::refusals(std::string id, principal who, reply_fn<std::string> reply) const {
+  ask_text(impl_->sys, impl_->node, reply, refused_atom::value, std::move(id), who.tenant, who.admin);
+}
 void node_api::set_deadline(std::string id, principal who, std::string end_at, reply_fn<std::string> reply) const {
   ask_text(impl_->sys, impl_->node, reply, deadline_atom::value, std::move(id), who.tenant, who.admin,
            std::move(end_at));

@@ -75,6 +75,10 @@ class node_api {
   // A measured usage sample (sandbox_actor's usage_atom), JSON text.
   void sandbox_usage(std::string id, principal who, reply_fn<std::string> reply) const;
   void set_deadline(std::string id, principal who, std::string end_at, reply_fn<std::string> reply) const;
+  // PATCH /network (sandbox_actor's network_atom): validated JSON in, the record out.
+  void set_network(std::string id, principal who, std::string body, reply_fn<std::string> reply) const;
+  // What its egress was refused lately (sandbox_actor's refused_atom), JSON text.
+  void refusals(std::string id, principal who, reply_fn<std::string> reply) const;
   void fork(std::string id, principal who, int count, reply_fn<std::string> reply) const;
   void checkpoint(std::string id, principal who, std::string name, reply_fn<std::string> reply) const;
   void list_snapshots(principal who, reply_fn<std::string> reply) const;

@@ -34,6 +34,7 @@ CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::actors::job_result<warren::actors::booted>
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::actors::job_result<warren::vmm::usage>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::actors::job_result<warren::ok_t>)
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::actors::job_result<warren::vmm::driver::saved_state>)
+CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::actors::job_result<std::string>)
 
 namespace warren::actors {
 namespace {
@@ -65,7 +66,8 @@ using done_fn = std::function<void(expected<std::string>)>;
 
 bool hibernated(self_ptr self) { return self->state.rec.state == "hibernated"; }
 
-vmm::sandbox_spec spec_of(const storage::sandbox_record& r, const std::string& rootfs) {
+vmm::sandbox_spec spec_of(const storage::sandbox_record& r, const sandbox_env& env) {
+  const std::string& rootfs = env.image_rootfs;
   vmm::sandbox_spec s;
   s.id = r.id;
   s.image = r.image;
@@ -75,7 +77,63 @@ vmm::sandbox_spec spec_of(const storage::sandbox_record& r, const std::string& r
   s.disk_mib = r.disk_mib;
   s.network_profile = r.network_profile;
   s.env = r.env;
+  if (env.egress) s.egress = env.egress->rules_for(r);
+  else s.egress.profile = r.network_profile;
   return s;
+}
+
+// The firewall's refusals and the egress services' in one answer, newest first.
+std::string merge_refusals(const std::string& a, const std::string& b) {
+  nlohmann::json out = {{"count", 0}, {"recent", nlohmann::json::array()}};
+  for (auto* text : {&a, &b}) {
+    auto j = nlohmann::json::parse(*text, nullptr, false);
+    if (!j.is_object()) continue;
+    out["count"] = out["count"].get<uint64_t>() + j.value("count", uint64_t(0));
+    for (auto& r : j.value("recent", nlohmann::json::array())) out["recent"].push_back(r);
+  }
+  auto& rec = out["recent"];
+  std::stable_sort(rec.begin(), rec.end(), [](auto& x, auto& y) { return x.value("at", "") > y.value("at", ""); });
+  if (rec.size() > 32) rec.erase(rec.begin() + 32, rec.end());
+  return out.dump();
+}
+
+// Waits for an agent call from a worker thread.
+template <class T, class Start>
+expected<T> agent_call(Start start) {
+  auto p = std::make_shared<std::promise<expected<T>>>();
+  auto f = p->get_future();
+  start([p](expected<T> r) { p->set_value(std::move(r)); });
+  if (f.wait_for(agent_connect_timeout) != std::future_status::ready)
+    return make_error(errc::timeout, "the sandbox's agent did not answer");
+  return f.get();
+}
+
+// A sandbox with credentials trusts the node's egress CA (which terminates TLS to the hosts its
+// secrets are bound to): its own file, and appended to the system bundle its env points at.
+status install_egress_ca(agent::client& cl, const std::string& pem) {
+  const std::string dir = "/etc/ssl/certs", bundle = dir + "/ca-certificates.crt";
+  auto made = agent_call<ok_t>([&](auto done) {
+    cl.mkdir(dir, 0755, [done](status s) { done(s ? expected<ok_t>(ok_t{}) : expected<ok_t>(s.err())); });
+  });
+  (void)made;  // it may exist already
+  auto old = std::make_shared<std::string>();
+  auto read = agent_call<uint64_t>([&](auto done) {
+    cl.read_file(bundle, {[old](std::string_view d) { old->append(d); }, done});
+  });
+  if (!read && read.err().code != errc::not_found) return read.err();
+  auto write = [&](const std::string& path, const std::string& text) -> status {
+    auto w = agent_call<uint64_t>([&](auto done) {
+      auto fw = cl.write_file(path, agent::write_options{0644, "", std::nullopt}, done);
+      fw->write(text);
+      fw->finish();
+    });
+    if (!w) return w.err();
+    return ok();
+  };
+  if (auto s = write(dir + "/warren-egress-ca.pem", pem); !s) return s;
+  if (old->find(pem) != std::string::npos) return ok();
+  if (!old->empty() && old->back() != '\n') *old += "\n";
+  return write(bundle, *old + pem);
 }
 
 // Connects to the agent from a worker thread (the client itself is asynchronous).
@@ -129,6 +187,7 @@ void on_booted(self_ptr self, start_mode mode, expected<booted> r) {
   else st.rec.state = "running";
   st.rec.agent_socket = r->inst.agent_socket;
   st.rec.driver_state = r->inst.driver_state;
+  if (st.env.egress) st.env.egress->attach(st.rec, *st.inst, st.env.driver);
   if (mode != start_mode::adopt)
     st.rec.create_ms = std::chrono::duration<double, std::milli>(clock_type::now() - st.started).count();
   if (auto ps = persist(self); !ps) {
@@ -145,22 +204,28 @@ void on_booted(self_ptr self, start_mode mode, expected<booted> r) {
 
 void boot(self_ptr self, start_mode mode) {
   auto& st = self->state;
-  auto spec = spec_of(st.rec, st.env.image_rootfs);
+  auto spec = spec_of(st.rec, st.env);
   auto driver = st.env.driver;
   auto* io = st.env.agent_io;
   auto ds = st.rec.driver_state;
   auto rdir = st.env.restore_dir, rmeta = st.env.restore_meta;
   // A hibernated sandbox's agent is frozen: it is connected to when the sandbox resumes.
   bool frozen = hibernated(self);
+  std::string ca = st.rec.credentials.empty() || !st.env.egress ? "" : st.env.egress->ca_pem();
   run_blocking<booted>(
       self,
-      [spec, driver, io, ds, mode, rdir, rmeta, frozen]() -> expected<booted> {
+      [spec, driver, io, ds, mode, rdir, rmeta, frozen, ca]() -> expected<booted> {
         auto inst = mode == start_mode::create    ? driver->create(spec)
                     : mode == start_mode::restore ? driver->restore(spec, rdir, rmeta)
                                                   : driver->adopt(spec, ds);
         if (!inst) return inst.err();
         if (frozen) return booted{*inst, nullptr};
         auto cl = connect_agent(*io, inst->agent_socket);
+        if (cl && !ca.empty() && mode != start_mode::adopt)
+          if (auto s = install_egress_ca(**cl, ca); !s) {
+            driver->destroy(*inst);
+            return make_error(s.err().code, "sandbox " + spec.id + " step install the egress CA: " + s.err().message);
+          }
         if (!cl) {
           if (mode != start_mode::adopt) driver->destroy(*inst);
           return cl.err();
@@ -197,6 +262,7 @@ void teardown(self_ptr self, std::function<void(expected<std::string>)> done) {
   st.rec.state = "destroying";
   persist(self);
   st.ports.close();  // revokes every exposure token before the sandbox goes
+  if (st.env.egress) st.env.egress->detach(st.rec.id);
   if (st.agent) st.agent->close();
   st.agent.reset();
   auto driver = st.env.driver;
@@ -523,6 +589,54 @@ sandbox_actor spawn_sandbox(caf::actor_system& sys, storage::sandbox_record rec,
                                 {"vcpus", st.rec.vcpus},              {"mem_mib", st.rec.mem_mib},
                                 {"disk_mib", st.rec.disk_mib}}
               .dump();
+        },
+        [self](network_atom, const std::string& body) -> caf::result<std::string> {
+          auto& st = self->state;
+          if (auto e = busy(self, "change its network")) return to_caf(*e);
+          auto j = nlohmann::json::parse(body, nullptr, false);
+          if (!j.is_object()) return to_caf(make_error(errc::bad_request, "network change is not a JSON object"));
+          auto next = st.rec;
+          next.network_profile = j.value("network_profile", next.network_profile);
+          if (j.contains("allow")) next.allow = j["allow"].get<std::vector<std::string>>();
+          if (j.contains("deny")) next.deny = j["deny"].get<std::vector<std::string>>();
+          auto driver = st.env.driver;
+          auto inst = *st.inst;
+          auto rules = spec_of(next, st.env).egress;
+          auto rp = self->make_response_promise<std::string>();
+          st.op = "network change";
+          run_blocking<ok_t>(self, [driver, inst, rules] { return driver->set_egress(inst, rules); },
+                             [self, rp, next](expected<ok_t> r) mutable {
+                               auto& st = self->state;
+                               st.op.clear();
+                               if (st.destroying) return rp.deliver(to_caf(make_error(errc::not_found, "sandbox " + st.rec.id + " was destroyed"))), void();
+                               if (!r) return rp.deliver(to_caf(r.err())), void();
+                               auto before = st.rec;
+                               st.rec.network_profile = next.network_profile;
+                               st.rec.allow = next.allow;
+                               st.rec.deny = next.deny;
+                               if (auto p = persist(self); !p) {
+                                 st.rec = before;
+                                 return rp.deliver(to_caf(p.err())), void();
+                               }
+                               if (st.env.egress) st.env.egress->attach(st.rec, *st.inst, st.env.driver);
+                               spdlog::info("sandbox {}: network is now {} (allow {}, deny {})", st.rec.id,
+                                            st.rec.network_profile, st.rec.allow.size(), st.rec.deny.size());
+                               rp.deliver(storage::encode(st.rec));
+                             });
+          return rp;
+        },
+        [self](refused_atom) -> caf::result<std::string> {
+          auto& st = self->state;
+          if (st.destroying || !st.inst) return to_caf(make_error(errc::conflict, "sandbox " + st.rec.id + " is not running"));
+          auto driver = st.env.driver;
+          auto inst = *st.inst;
+          auto hooks = st.env.egress;
+          auto rp = self->make_response_promise<std::string>();
+          run_blocking<std::string>(self, [driver, inst] { return driver->egress_refusals(inst); },
+                                    [rp, hooks, id = st.rec.id](expected<std::string> fw) mutable {
+                                      rp.deliver(merge_refusals(fw ? *fw : "", hooks ? hooks->refusals(id) : ""));
+                                    });
+          return rp;
         },
         [self](deadline_atom, const std::string& end_at) -> caf::result<std::string> {
           auto& st = self->state;

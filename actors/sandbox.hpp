@@ -11,6 +11,7 @@
 #include <caf/replies_to.hpp>
 #include <caf/typed_actor.hpp>
 
+#include "actors/egress_hooks.hpp"
 #include "actors/port_forward.hpp"
 #include "actors/sandbox_link.hpp"
 #include "actors/shell.hpp"
@@ -33,6 +34,8 @@ using save_atom = caf::atom_constant<caf::atom("save")>;
 using reconnect_atom = caf::atom_constant<caf::atom("reconnect")>;
 using deadline_atom = caf::atom_constant<caf::atom("deadline")>;
 using usage_atom = caf::atom_constant<caf::atom("usage")>;
+using network_atom = caf::atom_constant<caf::atom("network")>;
+using refused_atom = caf::atom_constant<caf::atom("refused")>;
 
 using sandbox_actor = caf::typed_actor<
     // The record as stored (storage::encode).
@@ -58,6 +61,11 @@ using sandbox_actor = caf::typed_actor<
     // Saves the sandbox's state into a directory (driver::save): (meta, size_bytes, the record
     // as it was saved).
     caf::replies_to<save_atom, std::string>::with<std::string, uint64_t, std::string>,
+    // PATCH /network: {"network_profile", "allow", "deny"} (validated) → the record after; the
+    // firewall has the new rules and the egress services the new policy before the reply.
+    caf::replies_to<network_atom, std::string>::with<std::string>,
+    // What was refused to it lately: {"count": N, "recent": [{dest, at, by}]} (firewall, proxy, DNS).
+    caf::replies_to<refused_atom>::with<std::string>,
     // DestroyStats as JSON text; the actor quits afterwards.
     caf::replies_to<destroy_atom>::with<std::string>,
     // Exposures (actors/port_forward.hpp): (port, auth) → {port, auth, token, created_at} JSON;
@@ -78,6 +86,7 @@ struct sandbox_env {
   std::shared_ptr<vmm::driver> driver;
   boost::asio::io_context* agent_io = nullptr;
   std::string image_rootfs;
+  std::shared_ptr<egress_hooks> egress;  // null: no egress services (profile rules only)
   // start_mode::restore: the saved state to build from (driver::restore).
   std::string restore_dir, restore_meta;
 };

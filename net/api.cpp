@@ -2,6 +2,8 @@
 // key is 401 on every route known or not; a tenant key on an admin route is 403.
 #include "net/api.hpp"
 
+#include "net/egress/service.hpp"
+
 #include <unistd.h>
 
 #include <cstdlib>
@@ -51,6 +53,7 @@ api::api(std::shared_ptr<actors::node_api> node, auth::key_registry& keys, std::
   add("GET", "/v1/sandboxes", &api::list_sandboxes, false);
   add("GET", "/v1/sandboxes/{id}", &api::get_sandbox, false);
   add("DELETE", "/v1/sandboxes/{id}", &api::destroy_sandbox, false);
+  add("PATCH", "/v1/sandboxes/{id}/network", &api::patch_network, false);
   add("POST", "/v1/sandboxes/{id}/exec", &api::exec, false);
   add("POST", "/v1/sandboxes/{id}/exec/stream", &api::exec_stream, false);
   add("GET", "/v1/sandboxes/{id}/url", &api::port_url, false);
@@ -161,17 +164,29 @@ void api::info(const context& c) {
   node_->info(reply_to<std::string>(c.ex, [](const std::string& s) { return json_response(200, s); }));
 }
 
+// Refused egress per sandbox: the firewall's, the proxy's and the DNS forwarder's together.
+static std::string egress_metrics_text(const std::map<std::string, uint64_t>& counts) {
+  std::string out =
+      "# HELP warren_sandbox_egress_refused_total Connections and DNS queries of a sandbox its egress policy refused.\n"
+      "# TYPE warren_sandbox_egress_refused_total counter\n";
+  for (auto& [id, n] : counts)
+    out += "warren_sandbox_egress_refused_total{sandbox=\"" + id + "\"} " + std::to_string(n) + "\n";
+  return out;
+}
+
 void api::metrics_text(const context& c) {
   auto m = metrics_;
   auto node = node_;
   auto ex = c.ex;
-  node_->actor_counts([m, node, ex](expected<std::string> gauges) {
+  auto egress = opts_.egress;
+  node_->actor_counts([m, node, ex, egress](expected<std::string> gauges) {
     if (!gauges) return ex->respond(error_response(gauges.err()));
     // Then the exposures' traffic counters (read by their port-forward actors).
-    node->port_stats([m, ex, g = *gauges](expected<std::string> ports) {
+    node->port_stats([m, ex, g = *gauges, egress](expected<std::string> ports) {
       http_response r;
       r.content_type = "text/plain; version=0.0.4";
-      r.body = m->render(g) + port_upstream_metrics_text() + (ports ? port_metrics_text(*ports) : std::string());
+      r.body = m->render(g) + port_upstream_metrics_text() + (ports ? port_metrics_text(*ports) : std::string()) +
+               (egress ? egress_metrics_text(egress->refusal_counts()) : std::string());
       ex->respond(std::move(r));
     });
   });

@@ -16,6 +16,8 @@
 
 namespace warren::net {
 
+namespace egress { class service; }
+
 class api {
  public:
   struct options {
@@ -28,6 +30,7 @@ class api {
     // The web admin console's built files (/admin/); "": <dir of the binary>/../share/warren/admin, or
     // $WARREN_ADMIN_WEB_DIR when set.
     std::string admin_web_dir;
+    std::shared_ptr<egress::service> egress;  // the node's egress proxy (credentials); null: none
   };
   api(std::shared_ptr<actors::node_api> node, auth::key_registry& keys, std::shared_ptr<metrics> m,
       options opts);
@@ -69,6 +72,7 @@ class api {
   void create_record(const context& c, storage::sandbox_record rec, bool is_public);
   void list_sandboxes(const context& c);
   void get_sandbox(const context& c);
+  void patch_network(const context& c);
   void destroy_sandbox(const context& c);
   // snapshots (api_snapshots.cpp)
   bool check_snapshot_id(const context& c, std::string& sid);

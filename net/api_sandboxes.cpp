@@ -7,6 +7,8 @@
 #include "core/ids.hpp"
 #include "net/api.hpp"
 #include "net/json_body.hpp"
+#include "net/egress/policy.hpp"
+#include "net/egress/service.hpp"
 #include "net/sandbox_view.hpp"
 
 namespace warren::net {
@@ -27,7 +29,7 @@ const std::vector<field> create_fields = {
     {"allow", json_kind::string_array},
     {"deny", json_kind::string_array},
     {"env", json_kind::string_map},
-    {"credentials", json_kind::string_map},
+    {"credentials", json_kind::object},
     {"mask_request_host", json_kind::nullable_string},
     {"auto_resume", json_kind::boolean},
     {"on_idle", json_kind::string},
@@ -39,6 +41,16 @@ bool valid_env_name(const std::string& k) {
   if (k.empty() || k.size() > 256 || k.find('=') != std::string::npos || k.find('\0') != std::string::npos)
     return false;
   return true;
+}
+
+// The egress rules as API.md states them: CIDRs or domain names, 256 at most per list.
+std::optional<error> check_network(const std::string& profile, const std::vector<std::string>& allow,
+                                   const std::vector<std::string>& deny) {
+  if (profile != "default" && profile != "locked-down" && profile != "internet")
+    return make_error(errc::bad_request, "field \"network_profile\" must be \"default\", \"locked-down\" or \"internet\"");
+  if (auto a = egress::parse_rules(allow, "allow"); !a) return a.err();
+  if (auto d = egress::parse_rules(deny, "deny"); !d) return d.err();
+  return std::nullopt;
 }
 
 expected<storage::sandbox_record> record_from_body(const json& b, const auth::caller& who) {
@@ -63,21 +75,82 @@ expected<storage::sandbox_record> record_from_body(const json& b, const auth::ca
   r.metadata = b.value("metadata", json::object());
   if (r.isolation != "jail" && r.isolation != "microvm")
     return make_error(errc::bad_request, "field \"isolation\" must be \"jail\" or \"microvm\"");
-  if (r.network_profile != "default" && r.network_profile != "locked-down" && r.network_profile != "internet")
-    return make_error(errc::bad_request,
-                      "field \"network_profile\" must be \"default\", \"locked-down\" or \"internet\"");
   for (auto& [k, v] : r.env)
     if (!valid_env_name(k)) return make_error(errc::bad_request, "env name \"" + k + "\" is not valid");
-  if (!r.allow.empty() || !r.deny.empty())
-    return make_error(errc::unavailable, "allow/deny egress rules are not implemented on this node yet");
-  if (b.contains("credentials") && !b["credentials"].empty())
-    return make_error(errc::unavailable, "credential injection (the egress proxy) is not implemented on this node yet");
+  if (auto bad = check_network(r.network_profile, r.allow, r.deny)) return *bad;
   if (r.metadata.dump().size() > 16384)
     return make_error(errc::bad_request, "field \"metadata\" is larger than 16 KiB");
   return r;
 }
 
+// `credentials` (API.md Networking): each secret is sealed for the record, its env var gets a
+// placeholder unique to this sandbox, and the env points TLS clients at the bundle that holds
+// the node's egress CA (written into the sandbox at boot).
+status add_credentials(storage::sandbox_record& r, const json& creds, const egress::service* svc) {
+  if (creds.empty()) return ok();
+  if (!svc) return make_error(errc::unavailable, "credentials need the node's egress proxy, which is not running");
+  if (creds.size() > 64) return make_error(errc::bad_request, "field \"credentials\" has more than 64 entries");
+  for (auto& [name, v] : creds.items()) {
+    if (!valid_env_name(name)) return make_error(errc::bad_request, "credential name \"" + name + "\" is not an env name");
+    storage::credential_record c;
+    c.name = name;
+    std::string secret;
+    if (v.is_string()) {
+      secret = v.get<std::string>();
+      c.hosts = egress::well_known_hosts(name);
+      if (c.hosts.empty())
+        return make_error(errc::bad_request, "credential \"" + name + "\" is not a well-known name; give "
+                                             "{\"value\": \"…\", \"hosts\": [\"api.example.com\"]}");
+    } else if (v.is_object() && v.contains("value") && v["value"].is_string() && v.contains("hosts") &&
+               v["hosts"].is_array() && v.size() == 2) {
+      secret = v["value"].get<std::string>();
+      for (auto& h : v["hosts"]) {
+        if (!h.is_string()) return make_error(errc::bad_request, "credential \"" + name + "\": hosts must be names");
+        auto d = egress::parse_rules({h.get<std::string>()}, "hosts");
+        if (!d || d->domains.empty())
+          return make_error(errc::bad_request, "credential \"" + name + "\": \"" + h.get<std::string>() +
+                                                   "\" is not a host name (api.example.com or *.example.com)");
+        c.hosts.push_back(d->domains.front().str());
+      }
+      if (c.hosts.empty()) return make_error(errc::bad_request, "credential \"" + name + "\" has no hosts");
+    } else {
+      return make_error(errc::bad_request, "credential \"" + name + "\" must be a string or {\"value\", \"hosts\"}");
+    }
+    if (secret.empty() || secret.size() > 8192 || secret.find_first_of("\r\n") != std::string::npos)
+      return make_error(errc::bad_request, "credential \"" + name + "\" must be 1..8192 bytes without line breaks");
+    c.placeholder = "warren-placeholder-" + random_hex(16);
+    c.sealed = svc->seal(secret);
+    r.env[name] = c.placeholder;
+    r.credentials.push_back(std::move(c));
+  }
+  const std::string bundle = "/etc/ssl/certs/ca-certificates.crt";
+  for (auto& [k, v] : std::map<std::string, std::string>{{"SSL_CERT_FILE", bundle},
+                                                         {"REQUESTS_CA_BUNDLE", bundle},
+                                                         {"CURL_CA_BUNDLE", bundle},
+                                                         {"NODE_EXTRA_CA_CERTS", "/etc/ssl/certs/warren-egress-ca.pem"}})
+    r.env.emplace(k, v);  // the caller's own choice stays
+  return ok();
+}
+
 }  // namespace
+
+// PATCH /v1/sandboxes/{id}/network: validated here, applied by the sandbox actor (firewall,
+// then the egress services) before the reply.
+void api::patch_network(const context& c) {
+  std::string id;
+  if (!check_sandbox_id(c, id)) return;
+  static const std::vector<field> fields = {{"network_profile", json_kind::string},
+                                            {"allow", json_kind::string_array},
+                                            {"deny", json_kind::string_array}};
+  auto body = parse_body(c.req().body, fields);
+  if (!body) return c.ex->respond(error_response(body.err()));
+  if (body->empty())
+    return c.ex->respond(error_response(make_error(errc::bad_request, "give network_profile, allow or deny")));
+  auto bad = check_network(body->value("network_profile", std::string("default")),
+                           body->value("allow", std::vector<std::string>{}), body->value("deny", std::vector<std::string>{}));
+  if (bad) return c.ex->respond(error_response(*bad));
+  node_->set_network(id, principal(c), body->dump(), reply_sandbox(c.ex, 200));
+}
 
 // Replies with the rendered record, or the error.
 actors::reply_fn<std::string> api::reply_sandbox(exchange_ptr ex, int status) {
@@ -140,6 +213,9 @@ void api::create_sandbox(const context& c) {
   if (!body) return c.ex->respond(error_response(body.err()));
   auto rec = record_from_body(*body, c.who);
   if (!rec) return c.ex->respond(error_response(rec.err()));
+  if (body->contains("credentials"))
+    if (auto st = add_credentials(*rec, (*body)["credentials"], opts_.egress.get()); !st)
+      return c.ex->respond(error_response(st.err()));
   if (rec->image.empty()) rec->image = opts_.default_image;
   create_record(c, std::move(*rec), body->value("public", true));
 }
@@ -151,10 +227,26 @@ void api::list_sandboxes(const context& c) {
   });
 }
 
+// One sandbox, with what its egress was refused lately (network.refused) while it runs.
 void api::get_sandbox(const context& c) {
   std::string id;
   if (!check_sandbox_id(c, id)) return;
-  node_->get_sandbox(id, principal(c), reply_sandbox(c.ex, 200));
+  auto ex = c.ex;
+  auto node = node_;
+  auto who = principal(c);
+  node->get_sandbox(id, who, [ex, node, id, who](expected<std::string> r) {
+    if (!r) return ex->respond(error_response(r.err()));
+    auto rec = storage::decode<storage::sandbox_record>(*r);
+    if (!rec) return ex->respond(error_response(rec.err()));
+    auto view = sandbox_view(*rec);
+    if (rec->state != "running") return ex->respond(json_response(200, view.dump()));
+    node->refusals(id, who, [ex, view](expected<std::string> refused) mutable {
+      auto j = refused ? json::parse(*refused, nullptr, false) : json();
+      if (j.is_object())
+        view["network"] = {{"refused", j.value("recent", json::array())}, {"refused_total", j.value("count", 0)}};
+      ex->respond(json_response(200, view.dump()));
+    });
+  });
 }
 
 void api::destroy_sandbox(const context& c) {

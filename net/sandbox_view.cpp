@@ -4,6 +4,9 @@
 namespace warren::net {
 
 nlohmann::json sandbox_view(const storage::sandbox_record& r) {
+  // Credentials by name and bound hosts only: neither the secret nor its placeholder.
+  nlohmann::json creds = nlohmann::json::object();
+  for (auto& c : r.credentials) creds[c.name] = {{"hosts", c.hosts}};
   return {{"id", r.id},
           {"image", r.image},
           {"state", r.state},
@@ -15,6 +18,9 @@ nlohmann::json sandbox_view(const storage::sandbox_record& r) {
           {"timeout", r.timeout},
           {"sandbox_timeout", r.sandbox_timeout},
           {"network_profile", r.network_profile},
+          {"allow", r.allow},
+          {"deny", r.deny},
+          {"credentials", creds},
           {"created_at", r.created_at},
           {"create_ms", r.create_ms},
           {"parent_id", r.parent_id.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.parent_id)},

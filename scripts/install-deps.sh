@@ -11,7 +11,8 @@ PKGS=(build-essential cmake ninja-build ccache pkg-config git
       debootstrap busybox-static bubblewrap nftables iproute2 xfsprogs util-linux procps
       curl openssl python3 python3-pytest python3-websockets
       nginx wrk chromium tmux
-      skopeo docker-registry zstd python3-cryptography)  # registry pull tests (tests/integration/test_registry_pull.py)
+      skopeo docker-registry zstd python3-cryptography  # registry pull tests (tests/integration/test_registry_pull.py)
+      dnsmasq-base)  # the egress tests' own DNS server (tests/integration/test_egress_policy.py)
 BPO_PKGS=(catch2)
 # Node.js and npm for the browser end-to-end test (tests/integration/test_dev_server_browser.py):
 # Debian's packages, but only when there is no node at all — a NodeSource (or other) node that is

@@ -21,6 +21,22 @@ expected<T> guarded(std::string_view bytes, const char* kind, T (*fill)(const js
   }
 }
 
+json credentials_json(const std::vector<credential_record>& cs) {
+  json out = json::array();
+  for (auto& c : cs)
+    out.push_back({{"name", c.name}, {"hosts", c.hosts}, {"placeholder", c.placeholder}, {"sealed", c.sealed}});
+  return out;
+}
+
+std::vector<credential_record> credentials_of(const json& j) {
+  std::vector<credential_record> out;
+  if (j.contains("credentials"))  // absent before credentials existed
+    for (auto& c : j.at("credentials"))
+      out.push_back({c.at("name").get<std::string>(), c.at("hosts").get<std::vector<std::string>>(),
+                     c.at("placeholder").get<std::string>(), c.at("sealed").get<std::string>()});
+  return out;
+}
+
 }  // namespace
 
 template <>
@@ -57,6 +73,7 @@ std::string encode(const sandbox_record& r) {
   for (auto& e : r.exposures)
     exps.push_back({{"port", e.port}, {"auth", e.auth}, {"token_sha256", e.token_sha256}, {"created_at", e.created_at}});
   j["exposures"] = std::move(exps);
+  j["credentials"] = credentials_json(r.credentials);
   return j.dump();
 }
 
@@ -91,6 +108,7 @@ expected<sandbox_record> decode(std::string_view bytes) {
     r.parent_id = j.at("parent_id").get<std::string>();
     r.agent_socket = j.at("agent_socket").get<std::string>();
     r.driver_state = j.at("driver_state").get<std::string>();
+    r.credentials = credentials_of(j);
     if (j.contains("exposures"))
       for (auto& e : j.at("exposures"))
         r.exposures.push_back({e.at("port").get<uint16_t>(), e.at("auth").get<bool>(),
@@ -106,7 +124,8 @@ std::string encode(const snapshot_record& r) {
             {"image", r.image}, {"isolation", r.isolation}, {"vcpus", r.vcpus}, {"mem_mib", r.mem_mib},
             {"disk_mib", r.disk_mib}, {"timeout", r.timeout}, {"sandbox_timeout", r.sandbox_timeout},
             {"network_profile", r.network_profile}, {"env", r.env}, {"dir", r.dir},
-            {"driver_meta", r.driver_meta}};
+            {"driver_meta", r.driver_meta}, {"allow", r.allow}, {"deny", r.deny},
+            {"credentials", credentials_json(r.credentials)}};
   return j.dump();
 }
 
@@ -129,6 +148,9 @@ expected<snapshot_record> decode(std::string_view bytes) {
     r.timeout = j.at("timeout").get<int>();
     r.sandbox_timeout = j.at("sandbox_timeout").get<int>();
     r.network_profile = j.at("network_profile").get<std::string>();
+    r.allow = j.value("allow", std::vector<std::string>{});
+    r.deny = j.value("deny", std::vector<std::string>{});
+    r.credentials = credentials_of(j);
     r.env = j.at("env").get<std::map<std::string, std::string>>();
     r.dir = j.at("dir").get<std::string>();
     r.driver_meta = j.at("driver_meta").get<std::string>();

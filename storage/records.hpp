@@ -24,6 +24,16 @@ struct exposure_record {
   std::string created_at;    // RFC 3339
 };
 
+// A secret the node's egress proxy puts into the sandbox's outbound request headers (API.md
+// Networking). The sandbox's env holds only `placeholder`; the secret is kept sealed
+// (net/egress/secret_box.hpp) and is never part of any API answer.
+struct credential_record {
+  std::string name;                // the env var the placeholder is in
+  std::vector<std::string> hosts;  // where it may go: "api.openai.com", "*.example.com"
+  std::string placeholder;
+  std::string sealed;
+};
+
 // A sandbox as the node remembers it; written before any state change is acknowledged.
 struct sandbox_record {
   std::string id;
@@ -39,6 +49,7 @@ struct sandbox_record {
   int sandbox_timeout = 300;
   std::string network_profile = "default";
   std::vector<std::string> allow, deny;
+  std::vector<credential_record> credentials;
   std::map<std::string, std::string> env;
   bool auto_resume = true;
   std::string on_idle = "destroy";  // what sandbox_timeout does: destroy | hibernate
@@ -70,6 +81,8 @@ struct snapshot_record {
   std::string image, isolation;
   int vcpus = 1, mem_mib = 1024, disk_mib = 10240, timeout = 30, sandbox_timeout = 300;
   std::string network_profile = "default";
+  std::vector<std::string> allow, deny;  // the egress policy goes with the disk: a restore of a
+  std::vector<credential_record> credentials;  // locked-down sandbox is locked down too
   std::map<std::string, std::string> env;
   std::string dir;          // host directory holding the saved state
   std::string driver_meta;  // opaque to all but the driver that saved it

@@ -15,6 +15,16 @@
 
 namespace warren::vmm {
 
+// The firewall half of a sandbox's egress policy (net/egress/policy.hpp decides the same way for
+// what the egress proxy and DNS forwarder see). Plain data, validated before it gets here.
+struct egress_rules {
+  std::string profile = "default";               // default | internet | locked-down
+  std::vector<std::string> allow_cidrs, deny_cidrs;  // normalized CIDRs, IPv4 and IPv6 mixed
+  bool allow_list = false;    // an allow list exists: whatever it does not allow is refused
+  bool redirect_web = false;  // TCP 80/443 go to the node's egress proxy (domain rules, credentials)
+  bool redirect_dns = false;  // DNS (53) goes to the node's DNS forwarder (any allow/deny rule)
+};
+
 // What the node asks a driver to build. Plain data: it is also what re-adoption rebuilds from.
 struct sandbox_spec {
   std::string id;               // 16 lowercase hex; also the hostname inside
@@ -25,6 +35,7 @@ struct sandbox_spec {
   int disk_mib = 10240;
   std::string network_profile = "default";
   std::map<std::string, std::string> env;  // default env of every process in the sandbox
+  egress_rules egress;
 };
 
 // A live sandbox as the driver knows it. `driver_state` is opaque JSON text the driver can
@@ -69,6 +80,21 @@ class driver {
   // bound to the sandbox's loopback with no agent in between (the caller closes it). -1 when
   // the driver has none the host can enter (a VM), or the sandbox is gone.
   virtual int open_netns(const instance&) { return -1; }
+
+  // --- Egress (API.md Networking). A driver without a firewall answers unavailable.
+  // Replaces the sandbox's egress rules; new connections see them at once.
+  virtual status set_egress(const instance& inst, const egress_rules&) { return cannot("set egress rules", inst.id); }
+  // Lets the sandbox reach these addresses for ttl_s seconds under an allow list: the answers the
+  // node's DNS forwarder gave it for a name an allow domain matches.
+  virtual status allow_learned(const instance& inst, const std::vector<std::string>& addrs, uint32_t ttl_s) {
+    (void)addrs, (void)ttl_s;
+    return cannot("learn egress addresses", inst.id);
+  }
+  // What the firewall refused, JSON text: {"count": N, "recent": [{"dest": "ip:port", "at": RFC 3339}]}.
+  virtual expected<std::string> egress_refusals(const instance& inst) { return cannot("count refusals", inst.id); }
+
+  // The firewall's refusal counters of every sandbox it holds rules for (id → count).
+  virtual std::map<std::string, uint64_t> egress_refusal_counts() { return {}; }
 
   // Kills every process, releases every host resource; returns the final usage figures.
   virtual expected<usage> destroy(const instance& inst) = 0;

@@ -34,6 +34,11 @@ warren_config::warren_config() {
            "network, then its address) or agent (its address, then through its agent, as for microVMs)");
   caf::config_option_adder{custom_options_, "images"}.add(
       auto_pull, "auto_pull", "a create of an image the node does not have pulls it from its registry first");
+  caf::config_option_adder{custom_options_, "egress"}
+      .add(egress_dns, "dns", "upstream DNS resolvers of the egress proxy and forwarder (default: /etc/resolv.conf's)")
+      .add(egress_upstream_ca, "upstream_ca", "PEM CA the egress proxy trusts for upstream TLS besides the host's store")
+      .add(egress_proxy_port, "proxy_port", "port of the transparent egress proxy (0: any free port)")
+      .add(egress_dns_port, "dns_port", "port of the per-sandbox DNS forwarder (0: any free port)");
 }
 
 std::string default_data_dir() {

@@ -5,7 +5,9 @@
 
 #include <caf/actor_system_config.hpp>
 
+#include <cstdint>
 #include <string>
+#include <vector>
 
 namespace warren::cmd {
 
@@ -25,6 +27,10 @@ struct warren_config : caf::actor_system_config {
   std::string public_scheme;  // "" = https with TLS, else http
   std::string proxy_loopback = "netns";  // or "agent" (the microVM path; for tests)
   bool auto_pull = false;  // [images] auto_pull: a create of a missing image pulls it first
+  // [egress]: the node's egress proxy and DNS forwarder (net/egress/service.hpp).
+  std::vector<std::string> egress_dns;  // upstream resolvers; empty = /etc/resolv.conf's
+  std::string egress_upstream_ca;       // a CA the proxy trusts for upstream TLS, besides the host's
+  uint16_t egress_proxy_port = 0, egress_dns_port = 0;  // 0 = any free port
 
   warren_config();
 

@@ -15,6 +15,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <sstream>
 
 #include "actors/node.hpp"
 #include "actors/node_api.hpp"
@@ -22,6 +23,7 @@
 #include "core/ids.hpp"
 #include "net/api.hpp"
 #include "net/auth/api_keys.hpp"
+#include "net/egress/service.hpp"
 #include "net/auth/key_registry.hpp"
 #include "net/server.hpp"
 #include "storage/image_store.hpp"
@@ -110,6 +112,19 @@ bool split_listen(const std::string& l, std::string& host, uint16_t& port) {
 
 }  // namespace
 
+// The host's resolvers, loopback ones included (the egress services ask them from the host).
+std::vector<std::string> resolv_conf_nameservers() {
+  std::vector<std::string> out;
+  std::ifstream f("/etc/resolv.conf");
+  std::string line;
+  while (std::getline(f, line)) {
+    std::istringstream ls(line);
+    std::string key, addr;
+    if (ls >> key >> addr && key == "nameserver") out.push_back(addr);
+  }
+  return out;
+}
+
 int serve_main(std::vector<std::string> args) {
   // Large transient buffers (a 16 MiB exec output and its JSON, file chunks) go straight to mmap
   // and back to the kernel when freed. glibc's default threshold adapts upwards after the first
@@ -151,11 +166,24 @@ int serve_main(std::vector<std::string> args) {
   auto agent_work = boost::asio::make_work_guard(agent_io);
   std::thread agent_thread([&agent_io] { agent_io.run(); });
 
+  // The egress services first: the firewall rules name their ports.
+  net::egress::service_options eo;
+  eo.dir = (dir / "egress").string();
+  eo.dns_upstream = cfg.egress_dns.empty() ? resolv_conf_nameservers() : cfg.egress_dns;
+  eo.upstream_ca_file = cfg.egress_upstream_ca;
+  eo.proxy_port = cfg.egress_proxy_port;
+  eo.dns_port = cfg.egress_dns_port;
+  auto egress = net::egress::service::start(eo);
+  if (!egress) return std::cerr << "warren serve: " << egress.err().message << "\n", 1;
+
   vmm::jail_config jc;
   jc.data_dir = dir.string();
+  jc.egress_proxy_port = (*egress)->proxy_port();
+  jc.egress_dns_port = (*egress)->dns_port();
   jc.agent_path = sibling_binary("warren-agent");
   jc.helper_path = sibling_binary("warren-jail-init");
   std::shared_ptr<vmm::driver> jail = vmm::make_jail_driver(jc);
+  (*egress)->set_firewall_counts([jail] { return jail->egress_refusal_counts(); });
   auto images = std::make_shared<storage::image_store>(dir.string());
 
   int rc = 0;
@@ -185,6 +213,7 @@ int serve_main(std::vector<std::string> args) {
     ns.drivers["jail"] = jail;
     ns.images = images;
     ns.agent_io = &agent_io;
+    ns.egress = *egress;
     auto node = actors::spawn_node(sys, std::move(ns));
     auto node_api = std::make_shared<actors::node_api>(sys, &node);
     net::public_urls urls;
@@ -193,7 +222,7 @@ int serve_main(std::vector<std::string> args) {
     rest = std::make_shared<net::api>(node_api, keys, stats,
                                       net::api::options{cfg.default_image, cfg.max_body_bytes, urls,
                                                         cfg.proxy_loopback == "agent", dir.string(), cfg.auto_pull,
-                                                        /* admin_web_dir: next to the binary */ ""});
+                                                        /* admin_web_dir: next to the binary */ "", *egress});
     if (!bound) {
       std::cerr << "warren serve: " << bound.err().message << "\n";
       rc = 1;
@@ -211,6 +240,7 @@ int serve_main(std::vector<std::string> args) {
     rest.reset();
     caf::anon_send_exit(node, caf::exit_reason::user_shutdown);
   }  // the actor system waits for its actors here
+  (*egress)->stop();
   agent_work.reset();
   agent_io.stop();
   agent_thread.join();

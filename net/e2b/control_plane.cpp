@@ -7,6 +7,7 @@
 #include "actors/port_table.hpp"
 #include "core/ids.hpp"
 #include "net/e2b/envd.hpp"
+#include "net/egress/policy.hpp"
 #include "net/json_body.hpp"
 #include "net/router.hpp"
 #include "storage/records.hpp"
@@ -181,10 +182,30 @@ void create(const ctx& c) {
   if (b->value("allow_internet_access", true) == false) r.network_profile = "locked-down";
   if (b->contains("network") && (*b)["network"].is_object()) {
     auto& n = (*b)["network"];
-    for (auto* f : {"allowOut", "denyOut", "rules", "egressProxy"})
+    for (auto* f : {"rules", "egressProxy"})
       if (n.contains(f) && !n[f].is_null() && !n[f].empty())
-        return rest_error(c.ex, 501, std::string("network.") + f +
-                                         " (egress rules by domain/CIDR) is not implemented on this Warren node");
+        return rest_error(c.ex, 501, std::string("network.") + f + " is not implemented on this Warren node");
+    std::vector<std::string> allow_out, deny_out;
+    for (auto [f, out] : {std::pair{"allowOut", &allow_out}, std::pair{"denyOut", &deny_out}}) {
+      if (!n.contains(f) || n[f].is_null()) continue;
+      if (!n[f].is_array()) return rest_error(c.ex, 400, std::string("network.") + f + " must be a list of strings");
+      for (auto& v : n[f]) {
+        if (!v.is_string()) return rest_error(c.ex, 400, std::string("network.") + f + " must be a list of strings");
+        out->push_back(v.get<std::string>());
+      }
+    }
+    // E2B's lists (allowOut wins over denyOut; domains only in allowOut) as Warren's (deny wins):
+    // denyOut with ALL_TRAFFIC (0.0.0.0/0) plus allowOut is an allow list; denyOut without it is
+    // a deny list (an allowOut entry inside it is no exception here, see the E2B guide).
+    bool all = std::find(deny_out.begin(), deny_out.end(), "0.0.0.0/0") != deny_out.end();
+    if (all) {
+      r.allow = allow_out;
+      if (allow_out.empty()) r.network_profile = "locked-down";
+    } else {
+      r.deny = deny_out;
+    }
+    for (auto [list, name] : {std::pair{&r.allow, "allowOut"}, std::pair{&r.deny, "denyOut"}})
+      if (auto ok = egress::parse_rules(*list, name); !ok) return rest_error(c.ex, 400, "network." + ok.err().message);
   }
   // allowPublicTraffic: false — every port demands the sandbox's traffic token (Warren's
   // public: false), sent by E2B clients as e2b-traffic-access-token.

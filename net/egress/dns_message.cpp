@@ -378,6 +378,9 @@ expected<std::vector<dns_address>> resolve(const std::vector<std::string>& serve
         found.insert(found.end(), info->addresses.begin(), info->addresses.end());
         continue;
       }
+      // A server that answers A but fails AAAA (dnsmasq with only local IPv4 data refuses it)
+      // still gave an answer: keep its addresses.
+      if (qtype == dns_type_aaaa && !found.empty()) break;
       answered = false;
       break;
     }

@@ -19,6 +19,7 @@
 
 #include "core/file_clone.hpp"
 #include "vmm/jail/cgroups.hpp"
+#include "vmm/jail/host_command.hpp"
 #include "vmm/jail/host_file.hpp"
 #include "vmm/jail/host_probe.hpp"
 #include "vmm/jail/launch_plan.hpp"
@@ -82,6 +83,10 @@ class jail_driver final : public driver {
   void cleanup(const std::string& id, const std::string& driver_state) override;
   status freeze(const instance& inst) override;
   status thaw(const instance& inst) override;
+  status set_egress(const instance& inst, const egress_rules& rules) override;
+  status allow_learned(const instance& inst, const std::vector<std::string>& addrs, uint32_t ttl_s) override;
+  expected<std::string> egress_refusals(const instance& inst) override;
+  std::map<std::string, uint64_t> egress_refusal_counts() override;
   expected<saved_state> save(const instance& inst, const std::string& dir) override;
   expected<instance> restore(const sandbox_spec& spec, const std::string& dir, const std::string& meta) override;
 
@@ -99,6 +104,10 @@ class jail_driver final : public driver {
   std::optional<slot_lease> take_slot();
   void give_back(uint32_t slot);
   status ensure_network();
+  nft_params net_params(bool guard) const {
+    return {cfg_.net_pool, nameservers_, guard, cfg_.egress_proxy_port, cfg_.egress_dns_port};
+  }
+  status write_egress(const std::string& id, const std::string& host_if, const egress_rules& rules);
   void save_state(const std::string& id, const jail_state& st) const;
   expected<usage> measure(const std::string& id, const jail_state& st) const;
   expected<instance> launch(const sandbox_spec& spec, jail_state& st, const slot_lease& lease, const disk_source* from);
@@ -172,9 +181,81 @@ status jail_driver::ensure_network() {
     std::ofstream(marker) << "1\n";
     guard = true;
   }
-  auto st = apply_ruleset({cfg_.net_pool, nameservers_, guard});
-  if (st) net_ready_ = true;
-  return st;
+  auto st = apply_ruleset(net_params(guard));
+  if (!st) return st;
+  net_ready_ = true;
+  // The table was just made anew: sandboxes that outlived a previous daemon get their own
+  // chains back from what their run dirs say (addresses learned from DNS are learned again).
+  std::error_code ec;
+  for (auto& e : fs::directory_iterator(cfg_.data_dir + "/sandboxes", ec)) {
+    auto js = decode_jail_state(read_file(e.path().string() + "/state.json").value_or(""));
+    auto rules = read_file(e.path().string() + "/egress.json");
+    if (!js || !rules) continue;
+    try {
+      auto j = nlohmann::json::parse(*rules);
+      egress_rules r;
+      r.profile = j.at("profile").get<std::string>();
+      r.allow_cidrs = j.at("allow").get<std::vector<std::string>>();
+      r.deny_cidrs = j.at("deny").get<std::vector<std::string>>();
+      r.allow_list = j.at("allow_list").get<bool>();
+      r.redirect_web = j.at("web").get<bool>();
+      r.redirect_dns = j.at("dns").get<bool>();
+      if (auto w = run_nft(render_sandbox_rules(e.path().filename(), js->host_if, net_params(guard), r)); !w)
+        std::fprintf(stderr, "jail: egress rules of %s: %s\n", e.path().filename().c_str(), w.err().message.c_str());
+    } catch (const std::exception&) {
+    }
+  }
+  return ok();
+}
+
+// The sandbox's own chains, and their source of truth in its run dir (for ensure_network).
+status jail_driver::write_egress(const std::string& id, const std::string& host_if, const egress_rules& r) {
+  if (auto s = ensure_network(); !s) return s;
+  bool guard = access((cfg_.data_dir + "/ip_forward_enabled_by_warren").c_str(), F_OK) == 0;
+  if (auto s = run_nft(render_sandbox_rules(id, host_if, net_params(guard), r)); !s) return s;
+  nlohmann::json j = {{"profile", r.profile}, {"allow", r.allow_cidrs}, {"deny", r.deny_cidrs},
+                      {"allow_list", r.allow_list}, {"web", r.redirect_web}, {"dns", r.redirect_dns}};
+  std::string path = run_dir(id) + "/egress.json";
+  std::ofstream(path + ".tmp", std::ios::trunc) << j.dump();
+  std::error_code ec;
+  fs::rename(path + ".tmp", path, ec);
+  return ok();
+}
+
+status jail_driver::set_egress(const instance& inst, const egress_rules& rules) {
+  auto st = decode_jail_state(inst.driver_state);
+  if (!st) return make_error(errc::not_found, "sandbox " + inst.id + ": unreadable driver_state");
+  return write_egress(inst.id, st->host_if, rules);
+}
+
+status jail_driver::allow_learned(const instance& inst, const std::vector<std::string>& addrs, uint32_t ttl_s) {
+  if (addrs.empty()) return ok();
+  return run_nft(render_learned(inst.id, addrs, ttl_s));
+}
+
+std::map<std::string, uint64_t> jail_driver::egress_refusal_counts() {
+  std::map<std::string, uint64_t> out;
+  auto r = run_command({"nft", "-j", "list", "counters", "table", "inet", "warren"});
+  auto j = nlohmann::json::parse(r.output, nullptr, false);
+  if (r.exit_code != 0 || !j.is_object() || !j["nftables"].is_array()) return out;
+  for (auto& item : j["nftables"]) {
+    if (!item.contains("counter")) continue;
+    auto name = item["counter"].value("name", std::string());
+    if (name.rfind("c_", 0) == 0) out[name.substr(2)] = item["counter"].value("packets", uint64_t(0));
+  }
+  return out;
+}
+
+expected<std::string> jail_driver::egress_refusals(const instance& inst) {
+  std::string out;
+  for (auto what : {"set f4_", "set f6_", "counter c_"}) {
+    std::string kind = what;
+    auto r = run_command({"nft", "-j", "list", kind.substr(0, kind.find(' ')), "inet", "warren",
+                          kind.substr(kind.find(' ') + 1) + inst.id});
+    if (r.exit_code != 0) return make_error(errc::not_found, "sandbox " + inst.id + " has no egress rules: " + r.output);
+    out += r.output + "\n";
+  }
+  return refusals_json(out, static_cast<int64_t>(time(nullptr)));
 }
 
 expected<instance> jail_driver::create(const sandbox_spec& spec) { return build(spec, nullptr); }
@@ -217,7 +298,7 @@ expected<instance> jail_driver::build(const sandbox_spec& spec, const disk_sourc
 
 expected<instance> jail_driver::launch(const sandbox_spec& spec, jail_state& st, const slot_lease& lease,
                                        const disk_source* from) {
-  if (auto s = ensure_network(); !s) return s.err();
+  if (auto s = write_egress(spec.id, st.host_if, spec.egress); !s) return s.err();
   uint64_t disk = uint64_t(spec.disk_mib) << 20, mem = uint64_t(spec.mem_mib) << 20;
   if (from) {
     if (auto s = scratch_.create_from(spec.id, from->image, lease.uid_base, from->from_uid); !s) return s.err();
@@ -329,6 +410,7 @@ void jail_driver::cleanup(const std::string& id, const std::string& driver_state
   std::vector<std::string> dirs = st ? st->cgroup_dirs : cgroups_.dirs(id);
   cgroups_.remove(dirs);
   if (st) {
+    (void)run_nft(render_sandbox_removal(id, st->host_if));
     nl::delete_link(st->host_if.c_str());
   } else {
     for (const char* prof : {"default", "internet", "locked-down"})

@@ -24,6 +24,9 @@ struct jail_config {
   // every create), and the sizes to fill from the start (API.md's default disk_mib).
   size_t scratch_pool_depth = 2;
   std::vector<uint64_t> scratch_prewarm_mib = {10240};
+  // The node's egress services (net/egress/) that redirected traffic goes to: the transparent
+  // proxy's TCP port and the DNS forwarder's UDP/TCP port on every veth gateway (0: none).
+  uint16_t egress_proxy_port = 0, egress_dns_port = 0;
 };
 
 // The driver. Throws nothing; an unusable host is reported through capabilities()/create().
