@@ -227,7 +227,8 @@ void api::list_sandboxes(const context& c) {
   });
 }
 
-// One sandbox, with what its egress was refused lately (network.refused) while it runs.
+// One sandbox, with what its egress was refused lately (network.refused) while it runs and once
+// something was refused (a sandbox with no refusal keeps API.md's exact object).
 void api::get_sandbox(const context& c) {
   std::string id;
   if (!check_sandbox_id(c, id)) return;
@@ -242,7 +243,7 @@ void api::get_sandbox(const context& c) {
     if (rec->state != "running") return ex->respond(json_response(200, view.dump()));
     node->refusals(id, who, [ex, view](expected<std::string> refused) mutable {
       auto j = refused ? json::parse(*refused, nullptr, false) : json();
-      if (j.is_object())
+      if (j.is_object() && j.value("count", 0) > 0)
         view["network"] = {{"refused", j.value("recent", json::array())}, {"refused_total", j.value("count", 0)}};
       ex->respond(json_response(200, view.dump()));
     });

@@ -4,10 +4,7 @@
 namespace warren::net {
 
 nlohmann::json sandbox_view(const storage::sandbox_record& r) {
-  // Credentials by name and bound hosts only: neither the secret nor its placeholder.
-  nlohmann::json creds = nlohmann::json::object();
-  for (auto& c : r.credentials) creds[c.name] = {{"hosts", c.hosts}};
-  return {{"id", r.id},
+  nlohmann::json j = {{"id", r.id},
           {"image", r.image},
           {"state", r.state},
           {"isolation", r.isolation},
@@ -18,13 +15,19 @@ nlohmann::json sandbox_view(const storage::sandbox_record& r) {
           {"timeout", r.timeout},
           {"sandbox_timeout", r.sandbox_timeout},
           {"network_profile", r.network_profile},
-          {"allow", r.allow},
-          {"deny", r.deny},
-          {"credentials", creds},
           {"created_at", r.created_at},
           {"create_ms", r.create_ms},
           {"parent_id", r.parent_id.empty() ? nlohmann::json(nullptr) : nlohmann::json(r.parent_id)},
           {"metadata", r.metadata}};
+  // The egress policy only when there is one: a sandbox without keeps API.md's exact object.
+  if (!r.allow.empty()) j["allow"] = r.allow;
+  if (!r.deny.empty()) j["deny"] = r.deny;
+  if (!r.credentials.empty()) {
+    // By name and bound hosts only: neither the secret nor its placeholder.
+    auto& creds = j["credentials"] = nlohmann::json::object();
+    for (auto& c : r.credentials) creds[c.name] = {{"hosts", c.hosts}};
+  }
+  return j;
 }
 
 nlohmann::json sandbox_views(const std::string& encoded_records) {

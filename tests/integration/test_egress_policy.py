@@ -416,7 +416,7 @@ def test_e2b_network_lists_become_the_same_policy(d, world):
     sid = sb["sandboxID"]
     try:
         status, got, _ = d.request("GET", "/v1/sandboxes/" + sid)
-        assert got["allow"] == ["api.openai.com"] and got["deny"] == [], got
+        assert got["allow"] == ["api.openai.com"] and "deny" not in got, got
         rc, out = curl(d, sid, "https://api.openai.com/", "-k")
         assert rc == 0 and json.loads(out)["local"] == API, out
         assert run(d, sid, RAW % EVIL, timeout=15)["exit_code"] != 0
@@ -425,3 +425,24 @@ def test_e2b_network_lists_become_the_same_policy(d, world):
         assert status == 400, err
     finally:
         destroy_sandbox(d, sid)
+
+
+def test_a_fork_keeps_its_parents_policy_and_credentials(d, world):
+    sb = create(d, network_profile="locked-down", allow=["api.openai.com"],
+                credentials={"OPENAI_API_KEY": SECRET})
+    children = []
+    try:
+        status, got, _ = d.request("POST", "/v1/sandboxes/%s/fork" % sb["id"], {"count": 1})
+        assert status in (200, 201), got
+        children = [c["id"] for c in (got["sandboxes"] if isinstance(got, dict) else got)]
+        child = children[0]
+        status, view, _ = d.request("GET", "/v1/sandboxes/" + child)
+        assert view["allow"] == ["api.openai.com"] and "OPENAI_API_KEY" in view["credentials"], view
+        assert run(d, child, RAW % EVIL, timeout=15)["exit_code"] != 0
+        world.clear()
+        rc, out = curl(d, child, "https://api.openai.com/child", "-H", "Authorization: Bearer $OPENAI_API_KEY")
+        assert rc == 0 and json.loads(out)["headers"]["Authorization"] == "Bearer " + SECRET, out
+    finally:
+        for c in children:
+            destroy_sandbox(d, c)
+        destroy_sandbox(d, sb["id"])

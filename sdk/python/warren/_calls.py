@@ -75,6 +75,11 @@ def fork(sid: str, count: int) -> Call:
                 parse=lambda o: [SandboxInfo.from_json(s) for s in o.get("sandboxes", [])])
 
 
+def set_network(sid: str, network_profile: Optional[str], allow: Optional[list], deny: Optional[list]) -> Call:
+    body = {k: v for k, v in (("network_profile", network_profile), ("allow", allow), ("deny", deny)) if v is not None}
+    return Call("PATCH", _sb(sid, "/network"), json_body=body, parse=SandboxInfo.from_json)
+
+
 def hibernate(sid: str) -> Call:
     return Call("POST", _sb(sid, "/hibernate"), timeout=300.0, parse=SandboxInfo.from_json)
 

@@ -67,6 +67,11 @@ class AsyncSandbox(SandboxBase):
         """See Sandbox.fork."""
         return [self._adopt(i) for i in await self._t.call(_calls.fork(self.id, count))]
 
+    async def set_network(self, network_profile: Optional[str] = None, allow: Optional[list] = None,
+                          deny: Optional[list] = None) -> SandboxInfo:
+        self.info = await self._t.call(_calls.set_network(self.id, network_profile, allow, deny))
+        return self.info
+
     async def hibernate(self) -> SandboxInfo:
         self.info = await self._t.call(_calls.hibernate(self.id))
         return self.info

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any, Dict, Optional, Type, TypeVar
+from typing import Any, Dict, List, Optional, Type, TypeVar
 
 T = TypeVar("T")
 
@@ -32,6 +32,10 @@ class SandboxInfo:
     timeout: int = 30
     sandbox_timeout: int = 300
     network_profile: str = "default"
+    allow: List[str] = field(default_factory=list)
+    deny: List[str] = field(default_factory=list)
+    credentials: Dict[str, Any] = field(default_factory=dict)  # name -> {"hosts": [...]}; never the secret
+    network: Dict[str, Any] = field(default_factory=dict)      # {"refused": [...], "refused_total": N} (get)
     created_at: str = ""
     parent_id: Optional[str] = None
     metadata: Dict[str, Any] = field(default_factory=dict)

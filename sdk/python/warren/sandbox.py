@@ -68,6 +68,13 @@ class Sandbox(SandboxBase):
         memory and processes)."""
         return [self._adopt(i) for i in self._t.call(_calls.fork(self.id, count))]
 
+    def set_network(self, network_profile: Optional[str] = None, allow: Optional[list] = None,
+                    deny: Optional[list] = None) -> SandboxInfo:
+        """Changes the egress policy of the running sandbox (what is not given stays); in force
+        for new connections when this returns."""
+        self.info = self._t.call(_calls.set_network(self.id, network_profile, allow, deny))
+        return self.info
+
     def hibernate(self) -> SandboxInfo:
         """Freezes the sandbox where it stands (same id; exec and files answer 409 until resume)."""
         self.info = self._t.call(_calls.hibernate(self.id))
