@@ -22,6 +22,9 @@
 #include "net/auth/key_registry.hpp"
 #include "storage/image_ref.hpp"
 #include "storage/image_store.hpp"
+#ifdef WARREN_HAS_MICROVM_PROBE
+#include "vmm/microvm/host_probe.hpp"
+#endif
 
 CAF_ALLOW_UNSAFE_MESSAGE_TYPE(warren::actors::job_result<warren::ok_t>)
 
@@ -56,6 +59,10 @@ using self_ptr = node_actor::stateful_pointer<node_state>;
 json driver_capabilities(const node_settings& cfg) {
   json out = json::object();
   for (auto& [name, drv] : cfg.drivers) out[name] = drv->capabilities();
+#ifdef WARREN_HAS_MICROVM_PROBE
+  // Not a driver yet: what the host offers it (QEMU, firmware, the accelerator it would use).
+  if (!out.contains("microvm")) out["microvm"] = vmm::microvm::probe_host();
+#endif
   for (const char* known : {"jail", "microvm"})
     if (!out.contains(known))
       out[known] = {{"available", false},

@@ -48,6 +48,11 @@ def test_info_reports_version_node_and_detected_drivers(daemon):
         assert isinstance(body["drivers"][drv]["available"], bool)
         if not body["drivers"][drv]["available"]:
             assert body["drivers"][drv]["reason"]
+    # microvm is not built yet, but says what the host offers it (docs/design/microvm.md).
+    microvm = body["drivers"]["microvm"]
+    assert microvm["available"] is False and "not built yet" in microvm["reason"]
+    assert microvm["accel"] in ("kvm", "tcg") and microvm["accel_reason"]
+    assert isinstance(microvm["qemu"], bool) and isinstance(microvm["firmware"], bool)
     assert isinstance(body["images"], list)
 
 
